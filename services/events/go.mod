@@ -1,0 +1,3 @@
+module github.com/event-driven-bayes/event-driven-bayes/services/events
+
+go 1.26

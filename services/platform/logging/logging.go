@@ -1,0 +1,26 @@
+// Package logging builds the one JSON slog.Logger a service passes down.
+package logging
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// New returns a JSON logger writing to w at the level named by level
+// ("debug", "info", "warn", "error"; anything else means info) with the
+// service name on every line.
+func New(w io.Writer, service, level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service)
+}

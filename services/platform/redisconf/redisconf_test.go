@@ -1,0 +1,51 @@
+package redisconf_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
+)
+
+func read(t *testing.T, env map[string]string) (string, int, string, error) {
+	t.Helper()
+	r := envconf.New(envconf.FromMap(env))
+	o := redisconf.Read(r)
+	if o == nil {
+		return "", 0, "", r.Err()
+	}
+	return o.Addr, o.DB, o.Password, r.Err()
+}
+
+func TestDefaultsAreTheOriginals(t *testing.T) {
+	addr, db, pw, err := read(t, nil)
+	if err != nil || addr != "localhost:6379" || db != 0 || pw != "" {
+		t.Fatalf("got %s db=%d pw=%q err=%v", addr, db, pw, err)
+	}
+}
+
+func TestParts(t *testing.T) {
+	addr, db, pw, err := read(t, map[string]string{"REDIS_HOST": "redis", "REDIS_PORT": "6380", "REDIS_DB": "2", "REDIS_PASSWORD": "s3cret"})
+	if err != nil || addr != "redis:6380" || db != 2 || pw != "s3cret" {
+		t.Fatalf("got %s db=%d pw=%q err=%v", addr, db, pw, err)
+	}
+}
+
+func TestURLWins(t *testing.T) {
+	addr, db, pw, err := read(t, map[string]string{"REDIS_URL": "redis://:pw@cache:7000/3", "REDIS_HOST": "ignored"})
+	if err != nil || addr != "cache:7000" || db != 3 || pw != "pw" {
+		t.Fatalf("got %s db=%d pw=%q err=%v", addr, db, pw, err)
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	_, _, _, err := read(t, map[string]string{"REDIS_URL": "http://:hunter2@x"})
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("err = %v (must name REDIS_URL and hide the password)", err)
+	}
+	_, _, _, err = read(t, map[string]string{"REDIS_PORT": "99999"})
+	if err == nil || !strings.Contains(err.Error(), "REDIS_PORT") {
+		t.Fatalf("err = %v", err)
+	}
+}
