@@ -6,11 +6,11 @@ import (
 	"math"
 )
 
-// MinGridPoints and MaxGridPoints bound the grid size: two points are the
-// least that can hold a distribution, and a million is far beyond what a
-// plot or a JSON reader wants.
+// MinGridPoints and MaxGridPoints bound the grid size: three points are the
+// least with a point strictly between 0 and 1 (see New), and a million is
+// far beyond what a plot or a JSON reader wants.
 const (
-	MinGridPoints = 2
+	MinGridPoints = 3
 	MaxGridPoints = 1_000_000
 )
 
@@ -41,17 +41,20 @@ func New(points int, prior Prior) (*Model, error) {
 		logQ:     make([]float64, points),
 		prior:    prior,
 	}
-	weighted := false
+	interior := false
 	for i := range m.grid {
 		x := float64(i) / float64(points-1)
 		m.grid[i] = x
 		m.logPrior[i] = prior.logWeight(x)
 		m.logP[i] = math.Log(x)
 		m.logQ[i] = math.Log1p(-x)
-		weighted = weighted || !math.IsInf(m.logPrior[i], -1)
+		interior = interior || (i > 0 && i < points-1 && !math.IsInf(m.logPrior[i], -1))
 	}
-	if !weighted {
-		return nil, fmt.Errorf("prior %s gives no weight to any of the %d grid points", prior, points)
+	// Every point strictly inside (0, 1) has a positive likelihood for any
+	// data; with prior weight on one of them no sequence of observations
+	// can rule out the whole grid (which would make the posterior 0/0).
+	if !interior {
+		return nil, fmt.Errorf("prior %s gives no weight to any of the %d grid points strictly between 0 and 1; use more points or another prior", prior, points)
 	}
 	return m, nil
 }

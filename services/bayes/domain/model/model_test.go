@@ -150,9 +150,16 @@ func TestNewRejects(t *testing.T) {
 	if _, err := model.New(120, model.Prior{}); err == nil {
 		t.Error("zero prior accepted")
 	}
-	beta, _ := model.ParsePrior("beta:2,2") // zero density at both end points, the only two grid points
-	if _, err := model.New(2, beta); err == nil {
-		t.Error("prior with no weight on the grid accepted")
+	if _, err := model.New(2, model.UniformPrior()); err == nil {
+		t.Error("grid without an interior point accepted")
+	}
+	// Weight only on p = 1: one land would rule out every point (0/0).
+	step, _ := model.ParsePrior("step:0.9")
+	if _, err := model.New(10, step); err == nil {
+		t.Error("prior with no weight strictly inside (0, 1) accepted")
+	}
+	if _, err := model.New(12, step); err != nil {
+		t.Errorf("step:0.9 on 12 points has weight at 10/11: %v", err)
 	}
 }
 

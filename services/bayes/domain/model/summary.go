@@ -43,13 +43,13 @@ func Summarize(grid, mass []float64, prob float64) Summary {
 }
 
 // HPDI returns the indices [lo, hi] of the narrowest contiguous run of grid
-// points whose mass is at least prob (ties: the leftmost). Two pointers over
-// the grid: O(grid points).
+// points whose mass is at least prob; among runs of that width, the one
+// holding the most mass. Two pointers over the grid: O(grid points).
 func HPDI(mass []float64, prob float64) (lo, hi int) {
 	// A relative tolerance keeps rounding in the running sum from pushing a
 	// window that holds exactly prob (e.g. the whole grid at prob 1) out.
 	need := prob * (1 - 1e-12)
-	bestLo, bestHi := 0, len(mass)-1
+	bestLo, bestHi, bestSum := 0, len(mass)-1, -1.0
 	var sum float64
 	l := 0
 	for r := range mass {
@@ -58,8 +58,8 @@ func HPDI(mass []float64, prob float64) (lo, hi int) {
 			sum -= mass[l]
 			l++
 		}
-		if sum >= need && r-l < bestHi-bestLo {
-			bestLo, bestHi = l, r
+		if sum >= need && (r-l < bestHi-bestLo || (r-l == bestHi-bestLo && sum > bestSum)) {
+			bestLo, bestHi, bestSum = l, r, sum
 		}
 	}
 	return bestLo, bestHi
