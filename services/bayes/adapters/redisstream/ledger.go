@@ -1,0 +1,108 @@
+package redisstream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+)
+
+// commitScript acknowledges and applies a batch atomically. XACK returns 1
+// only for an entry that was still pending, so an entry delivered twice (a
+// crash between read and commit, a claim racing a slow consumer) changes
+// the state once: no processed-id set is needed.
+//
+// KEYS: stream, dead-letter stream, state hash. ARGV: group, then four
+// values per entry: id, kind ("w", "l" or "x" for dead-letter), reason,
+// raw fields as JSON. Returns {applied, skipped, dead, w, n}.
+var commitScript = redis.NewScript(`
+local group = ARGV[1]
+local dw, dn, skipped, dead = 0, 0, 0, 0
+for i = 2, #ARGV, 4 do
+  local id, kind = ARGV[i], ARGV[i+1]
+  if redis.call('XACK', KEYS[1], group, id) == 1 then
+    if kind == 'x' then
+      redis.call('XADD', KEYS[2], '*', 'source_id', id, 'reason', ARGV[i+2], 'fields', ARGV[i+3])
+      dead = dead + 1
+    else
+      dn = dn + 1
+      if kind == 'w' then dw = dw + 1 end
+    end
+  else
+    skipped = skipped + 1
+  end
+end
+local w, n
+if dn > 0 then
+  w = redis.call('HINCRBY', KEYS[3], 'w', dw)
+  n = redis.call('HINCRBY', KEYS[3], 'n', dn)
+else
+  local s = redis.call('HMGET', KEYS[3], 'w', 'n')
+  w, n = tonumber(s[1]) or 0, tonumber(s[2]) or 0
+end
+return {dn, skipped, dead, w, n}
+`)
+
+// Ledger commits batches of decisions; it implements command.Ledger.
+type Ledger struct {
+	rdb  redis.UniversalClient
+	keys Keys
+}
+
+// NewLedger returns a ledger over rdb.
+func NewLedger(rdb redis.UniversalClient, keys Keys) *Ledger { return &Ledger{rdb: rdb, keys: keys} }
+
+// Commit runs the batch through commitScript in one round trip.
+func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.CommitResult, error) {
+	args := make([]any, 0, 1+4*len(batch))
+	args = append(args, l.keys.Group)
+	for _, d := range batch {
+		if d.DeadLetter() {
+			raw, err := json.Marshal(d.Raw)
+			if err != nil {
+				raw = []byte(fmt.Sprintf("%q", fmt.Sprint(d.Raw)))
+			}
+			args = append(args, d.ID, "x", d.Reason, string(raw))
+			continue
+		}
+		args = append(args, d.ID, d.Trial.String(), "", "")
+	}
+	v, err := commitScript.Run(ctx, l.rdb, []string{l.keys.Stream, l.keys.DeadLetter, l.keys.State}, args...).Int64Slice()
+	if err != nil {
+		return command.CommitResult{}, fmt.Errorf("commit script: %w", err)
+	}
+	if len(v) != 5 {
+		return command.CommitResult{}, fmt.Errorf("commit script returned %d values, want 5", len(v))
+	}
+	return command.CommitResult{
+		Applied: int(v[0]), Skipped: int(v[1]), DeadLettered: int(v[2]),
+		State: model.Counts{W: v[3], N: v[4]},
+	}, nil
+}
+
+// State reads the persisted counts; a model that saw nothing yet is (0, 0).
+// It implements query.StateReader.
+func (l *Ledger) State(ctx context.Context) (model.Counts, error) {
+	vals, err := l.rdb.HMGet(ctx, l.keys.State, "w", "n").Result()
+	if err != nil {
+		return model.Counts{}, fmt.Errorf("reading %s: %w", l.keys.State, err)
+	}
+	var c model.Counts
+	for i, dst := range []*int64{&c.W, &c.N} {
+		if vals[i] == nil {
+			continue
+		}
+		s, _ := vals[i].(string)
+		if _, err := fmt.Sscan(s, dst); err != nil {
+			return model.Counts{}, fmt.Errorf("reading %s: field %d is %q: %w", l.keys.State, i, s, err)
+		}
+	}
+	if !c.Valid() {
+		return model.Counts{}, fmt.Errorf("reading %s: impossible counts w=%d n=%d", l.keys.State, c.W, c.N)
+	}
+	return c, nil
+}

@@ -1,0 +1,279 @@
+package redisstream_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/redisstream"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
+)
+
+type fixture struct {
+	rdb  *redis.Client
+	keys redisstream.Keys
+	led  *redisstream.Ledger
+	srv  *redistest.Server
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	keys := redisstream.KeysFor("obs")
+	return fixture{rdb: rdb, keys: keys, led: redisstream.NewLedger(rdb, keys), srv: srv}
+}
+
+func (f fixture) add(t *testing.T, fields ...string) string {
+	t.Helper()
+	vals := make([]any, len(fields))
+	for i, v := range fields {
+		vals[i] = v
+	}
+	id, err := f.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: f.keys.Stream, Values: vals}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (f fixture) consumer(t *testing.T, name string) *redisstream.Consumer {
+	t.Helper()
+	c := redisstream.NewConsumer(f.rdb, f.keys, name)
+	if err := c.EnsureGroup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func decide(batch []command.Delivery) []command.Decision {
+	out := make([]command.Decision, len(batch))
+	for i, d := range batch {
+		out[i] = command.Decide(d)
+	}
+	return out
+}
+
+func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	c := f.consumer(t, "a")
+	f.add(t, "trial", "w")
+	f.add(t, "trial", "l")
+	f.add(t, "trial", "w", "ts", "123")
+	bad := f.add(t, "trial", "sea")
+	f.add(t, "nothing", "here")
+
+	batch, err := c.ReadNew(ctx, 100, time.Second)
+	if err != nil || len(batch) != 5 {
+		t.Fatalf("read %d, %v", len(batch), err)
+	}
+	res, err := f.led.Commit(ctx, decide(batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := command.CommitResult{Applied: 3, DeadLettered: 2, State: model.Counts{W: 2, N: 3}}
+	if res != want {
+		t.Fatalf("commit = %+v, want %+v", res, want)
+	}
+	// The same batch again (a redelivery): nothing changes.
+	res, err = f.led.Commit(ctx, decide(batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (command.CommitResult{Skipped: 5, State: model.Counts{W: 2, N: 3}}); res != want {
+		t.Fatalf("second commit = %+v, want %+v", res, want)
+	}
+	if st, err := f.led.State(ctx); err != nil || st != (model.Counts{W: 2, N: 3}) {
+		t.Fatalf("State = %+v, %v", st, err)
+	}
+	dead, err := f.rdb.XRange(ctx, f.keys.DeadLetter, "-", "+").Result()
+	if err != nil || len(dead) != 2 {
+		t.Fatalf("dead letters: %v, %v", dead, err)
+	}
+	if dead[0].Values["source_id"] != bad || dead[0].Values["reason"] == "" || dead[0].Values["fields"] != `{"trial":"sea"}` {
+		t.Fatalf("dead letter = %v", dead[0].Values)
+	}
+	// Nothing is left pending.
+	if p, _ := f.rdb.XPending(ctx, f.keys.Stream, f.keys.Group).Result(); p.Count != 0 {
+		t.Fatalf("%d entries still pending", p.Count)
+	}
+}
+
+func TestStateOfANewModelIsZero(t *testing.T) {
+	f := setup(t)
+	st, err := f.led.State(context.Background())
+	if err != nil || st != (model.Counts{}) {
+		t.Fatalf("State = %+v, %v", st, err)
+	}
+	f.rdb.HSet(context.Background(), f.keys.State, "w", "5", "n", "2")
+	if _, err := f.led.State(context.Background()); err == nil {
+		t.Fatal("impossible stored counts accepted")
+	}
+}
+
+// A consumer that read a batch and died leaves it pending; the same name
+// reads it back from its own pending list, and a different consumer claims
+// it once it is idle long enough.
+func TestPendingRecoveryAndClaim(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	dead := f.consumer(t, "dead")
+	for range 7 {
+		f.add(t, "trial", "w")
+	}
+	if b, err := dead.ReadNew(ctx, 3, time.Second); err != nil || len(b) != 3 {
+		t.Fatalf("read %d, %v", len(b), err)
+	}
+	// Restarted under the same name: its own pending entries come back.
+	again := redisstream.NewConsumer(f.rdb, f.keys, "dead")
+	own, err := again.ReadOwnPending(ctx, "0", 100)
+	if err != nil || len(own) != 3 {
+		t.Fatalf("own pending: %d, %v", len(own), err)
+	}
+	// A live consumer claims after min idle; poll until the entries are idle.
+	live := f.consumer(t, "live")
+	var claimed []command.Delivery
+	deadline := time.Now().Add(10 * time.Second)
+	for len(claimed) < 3 && time.Now().Before(deadline) {
+		b, _, err := live.Claim(ctx, "0-0", 20*time.Millisecond, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimed = append(claimed, b...)
+	}
+	if len(claimed) != 3 {
+		t.Fatalf("claimed %d, want 3", len(claimed))
+	}
+	res, err := f.led.Commit(ctx, decide(claimed))
+	if err != nil || res.Applied != 3 {
+		t.Fatalf("commit %+v, %v", res, err)
+	}
+	// The dead one's late commit of the same entries counts nothing.
+	if res, err := f.led.Commit(ctx, decide(own)); err != nil || res.Applied != 0 || res.Skipped != 3 {
+		t.Fatalf("late commit %+v, %v", res, err)
+	}
+}
+
+func TestTrimKeepsPendingAndUndelivered(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	c := f.consumer(t, "a")
+	var ids []string
+	for range 10 {
+		ids = append(ids, f.add(t, "trial", "w"))
+	}
+	batch, _ := c.ReadNew(ctx, 6, time.Second) // 6 delivered, 4 never delivered
+	// Acknowledge all but the 3rd: it stays pending.
+	dec := decide(append(append([]command.Delivery{}, batch[:2]...), batch[3:]...))
+	if _, err := f.led.Commit(ctx, dec); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Trim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := f.rdb.XRange(ctx, f.keys.Stream, "-", "+").Result()
+	if len(left) != 8 || left[0].ID != ids[2] {
+		t.Fatalf("after trim %d entries from %v; want 8 from the pending %s", len(left), left[0].ID, ids[2])
+	}
+	// Once it is acknowledged, everything up to the last delivered may go.
+	if _, err := f.led.Commit(ctx, decide(batch[2:3])); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Trim(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left, _ = f.rdb.XRange(ctx, f.keys.Stream, "-", "+").Result()
+	if len(left) != 5 || left[0].ID != ids[5] {
+		t.Fatalf("after second trim %d entries; want the last delivered and the 4 undelivered", len(left))
+	}
+	rest, _ := c.ReadNew(ctx, 100, time.Second)
+	if len(rest) != 4 {
+		t.Fatalf("undelivered entries lost by trim: read %d", len(rest))
+	}
+}
+
+func TestStaleConsumersGoOnlyWhenEmpty(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	f.add(t, "trial", "w")
+	busy := f.consumer(t, "busy")
+	if b, _ := busy.ReadNew(ctx, 1, time.Second); len(b) != 1 {
+		t.Fatal("no entry for busy")
+	}
+	if err := f.rdb.XGroupCreateConsumer(ctx, f.keys.Stream, f.keys.Group, "idle").Err(); err != nil {
+		t.Fatal(err)
+	}
+	self := f.consumer(t, "self")
+	var removed []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(removed) == 0 && time.Now().Before(deadline) {
+		var err error
+		if removed, err = self.RemoveStaleConsumers(ctx, 20*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fmt.Sprint(removed) != "[idle]" {
+		t.Fatalf("removed %v, want only the empty, idle consumer", removed)
+	}
+	cs, _ := f.rdb.XInfoConsumers(ctx, f.keys.Stream, f.keys.Group).Result()
+	names := map[string]int64{}
+	for _, c := range cs {
+		names[c.Name] = c.Pending
+	}
+	if names["busy"] != 1 {
+		t.Fatalf("consumer with a pending entry removed: %v", names)
+	}
+}
+
+// Concurrent commits of overlapping batches, as two replicas racing on a
+// claim: every entry is applied exactly once.
+func TestConcurrentOverlappingCommits(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	c := f.consumer(t, "a")
+	const total = 2000
+	pipe := f.rdb.Pipeline()
+	for i := range total {
+		trial := "l"
+		if i%3 == 0 {
+			trial = "w"
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: f.keys.Stream, Values: []any{"trial", trial}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	batch, err := c.ReadNew(ctx, total, time.Second)
+	if err != nil || len(batch) != total {
+		t.Fatalf("read %d, %v", len(batch), err)
+	}
+	dec := decide(batch)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * 100; i < total; i += 250 { // overlapping windows
+				end := min(i+250, total)
+				if _, err := f.led.Commit(ctx, dec[i:end]); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if _, err := f.led.Commit(ctx, dec); err != nil { // sweep anything no window covered
+		t.Fatal(err)
+	}
+	st, _ := f.led.State(ctx)
+	if st != (model.Counts{W: (total + 2) / 3, N: total}) {
+		t.Fatalf("state %+v after concurrent commits", st)
+	}
+}

@@ -1,0 +1,26 @@
+// Package app holds the use cases of bayes: commands that change the model's
+// knowledge and queries that read it. It depends on interfaces only; the
+// adapters package provides Redis and files, the service package wires them.
+package app
+
+import (
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
+)
+
+// Application is what the ports (HTTP, the stream consumer) call.
+type Application struct {
+	Commands Commands
+	Queries  Queries
+}
+
+// Commands change state.
+type Commands struct {
+	ApplyBatch *command.ApplyBatchHandler
+}
+
+// Queries read state.
+type Queries struct {
+	CurrentModel *query.CurrentModelHandler
+	Readiness    *query.ReadinessHandler
+}

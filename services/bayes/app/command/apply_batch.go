@@ -1,0 +1,117 @@
+// Package command holds the handlers that change the model's knowledge.
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+)
+
+// Delivery is one stream entry as the transport handed it over: its id and
+// raw fields, not yet trusted.
+type Delivery struct {
+	ID     string
+	Values map[string]any
+}
+
+// Decision is what to do with one delivery: apply Trial, or (Trial == 0)
+// dead-letter it with Reason. The ledger carries out a batch of decisions
+// atomically with the acknowledgement of each entry.
+type Decision struct {
+	ID     string
+	Trial  model.Trial
+	Reason string
+	Raw    map[string]any
+	Event  events.Observation
+}
+
+// DeadLetter reports whether the decision is to dead-letter the entry.
+func (d Decision) DeadLetter() bool { return d.Trial == 0 }
+
+// CommitResult says what a commit did. Skipped entries had been applied
+// (acked) before: a redelivery after a crash, or another replica's claim.
+type CommitResult struct {
+	Applied      int
+	Skipped      int
+	DeadLettered int
+	State        model.Counts
+}
+
+// Ledger acknowledges entries and applies their effect in one atomic step,
+// so each entry changes the state exactly once however often it is
+// delivered.
+type Ledger interface {
+	Commit(ctx context.Context, batch []Decision) (CommitResult, error)
+}
+
+// StateListener hears about every new state, e.g. to redraw the plots. It
+// must not block.
+type StateListener interface {
+	Notify(model.Counts)
+}
+
+// ApplyBatchHandler decodes a batch of deliveries, dead-letters the
+// malformed ones and applies the rest.
+type ApplyBatchHandler struct {
+	ledger   Ledger
+	listener StateListener
+	log      *slog.Logger
+}
+
+// NewApplyBatchHandler rejects nil dependencies at start-up rather than
+// failing on the first event.
+func NewApplyBatchHandler(ledger Ledger, listener StateListener, log *slog.Logger) (*ApplyBatchHandler, error) {
+	if ledger == nil || listener == nil || log == nil {
+		return nil, errors.New("apply batch handler: nil ledger, listener or logger")
+	}
+	return &ApplyBatchHandler{ledger: ledger, listener: listener, log: log}, nil
+}
+
+// Decide turns a delivery into a decision; it never fails, since a
+// malformed entry is a decision too.
+func Decide(d Delivery) Decision {
+	if len(d.Values) == 0 {
+		return Decision{ID: d.ID, Reason: "entry has no fields (deleted from the stream while pending?)", Raw: d.Values}
+	}
+	ev, err := events.Decode(d.Values)
+	if err != nil {
+		return Decision{ID: d.ID, Reason: err.Error(), Raw: d.Values}
+	}
+	t, err := model.ParseTrial(ev.Trial)
+	if err != nil { // events.Decode already checked; kept so the domain stays the authority
+		return Decision{ID: d.ID, Reason: err.Error(), Raw: d.Values}
+	}
+	return Decision{ID: d.ID, Trial: t, Event: ev}
+}
+
+// Handle commits one batch. On error nothing of the batch was applied or
+// acknowledged (the ledger is atomic), so the entries stay pending and are
+// delivered again.
+func (h *ApplyBatchHandler) Handle(ctx context.Context, batch []Delivery) (CommitResult, []Decision, error) {
+	if len(batch) == 0 {
+		return CommitResult{}, nil, nil
+	}
+	decisions := make([]Decision, len(batch))
+	for i, d := range batch {
+		decisions[i] = Decide(d)
+	}
+	res, err := h.ledger.Commit(ctx, decisions)
+	if err != nil {
+		return CommitResult{}, decisions, fmt.Errorf("committing a batch of %d: %w", len(batch), err)
+	}
+	if res.DeadLettered > 0 {
+		for _, d := range decisions {
+			if d.DeadLetter() {
+				h.log.WarnContext(ctx, "event dead-lettered", "id", d.ID, "reason", d.Reason)
+			}
+		}
+	}
+	if res.Applied > 0 {
+		h.listener.Notify(res.State)
+	}
+	return res, decisions, nil
+}

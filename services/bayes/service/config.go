@@ -1,0 +1,81 @@
+// Package service wires bayes together: it reads the configuration, builds
+// the adapters and the application, and runs the consumer, the pub/sub
+// bridge, the plotter and the HTTP server until the context ends.
+package service
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
+)
+
+// Config is every setting of bayes, read once at start-up.
+type Config struct {
+	Port            int
+	Redis           *redis.Options
+	Stream          string
+	Channel         string
+	ConsumerName    string
+	BatchSize       int
+	ClaimMinIdle    time.Duration
+	ClaimInterval   time.Duration
+	TrimInterval    time.Duration
+	StaleConsumer   time.Duration
+	GraphsDir       string
+	GraphsKeep      int
+	GridPoints      int
+	Prior           model.Prior
+	LogLevel        string
+	ShutdownTimeout time.Duration
+}
+
+// LoadConfig reads the environment through lookup (nil: os.LookupEnv) and
+// reports every invalid variable by name.
+func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
+	r := envconf.New(lookup)
+	c := Config{
+		Port:            r.Int("PORT", 8001, 1, 65535),
+		Redis:           redisconf.Read(r),
+		Stream:          r.String("REDIS_STREAM", "update_model"),
+		Channel:         r.String("REDIS_CHANNEL", "update_model"),
+		ConsumerName:    r.String("CONSUMER_NAME", defaultConsumerName()),
+		BatchSize:       r.Int("BATCH_SIZE", 500, 1, 100_000),
+		ClaimMinIdle:    r.Duration("CLAIM_MIN_IDLE", 30*time.Second, 10*time.Millisecond, 24*time.Hour),
+		ClaimInterval:   r.Duration("CLAIM_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour),
+		TrimInterval:    r.Duration("TRIM_INTERVAL", 10*time.Second, 0, 24*time.Hour),
+		StaleConsumer:   r.Duration("STALE_CONSUMER_AFTER", time.Hour, 0, 30*24*time.Hour),
+		GraphsDir:       r.String("GRAPHS_DIR", "graphs"),
+		GraphsKeep:      r.Int("GRAPHS_KEEP", 500, 0, 1_000_000),
+		GridPoints:      r.Int("GRID_POINTS", 120, model.MinGridPoints, 100_000),
+		LogLevel:        r.String("LOG_LEVEL", "info"),
+		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),
+	}
+	spec := r.String("PRIOR", "step:0.1")
+	p, err := model.ParsePrior(spec)
+	if err != nil {
+		r.Fail("PRIOR", spec, "step:T, uniform or beta:A,B ("+err.Error()+")")
+	}
+	c.Prior = p
+	if err := r.Err(); err != nil {
+		return Config{}, err
+	}
+	if _, err := model.New(c.GridPoints, c.Prior); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration: PRIOR=%q with GRID_POINTS=%d: %w", spec, c.GridPoints, err)
+	}
+	return c, nil
+}
+
+// defaultConsumerName is the host name: a StatefulSet pod's name, which
+// survives restarts, or a container's id under docker compose.
+func defaultConsumerName() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "bayes"
+}

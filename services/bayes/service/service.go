@@ -1,0 +1,153 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/plotfile"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/pubsubbridge"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/redisstream"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/httpapi"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/streamconsumer"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
+)
+
+// readBlock bounds how long one XREADGROUP waits, and so how long shutdown
+// waits for the consumer to notice.
+const readBlock = time.Second
+
+// Run builds bayes from cfg and runs it until ctx is cancelled, then shuts
+// down in order: stop taking HTTP requests, commit the batch in hand, draw
+// the final plot, close Redis. It returns nil after a clean shutdown.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	rdb := redis.NewClient(cfg.Redis)
+	defer rdb.Close()
+
+	keys := redisstream.KeysFor(cfg.Stream)
+	ledger := redisstream.NewLedger(rdb, keys)
+	consumer := redisstream.NewConsumer(rdb, keys, cfg.ConsumerName)
+
+	renderer, err := plotfile.New(cfg.GraphsDir, cfg.GraphsKeep, log)
+	if err != nil {
+		return fmt.Errorf("GRAPHS_DIR=%q: %w", cfg.GraphsDir, err)
+	}
+	snapshot, err := plotfile.SnapshotFunc(cfg.GridPoints, cfg.Prior)
+	if err != nil {
+		return err
+	}
+	plotter, err := plotfile.NewCoalescer(func(ctx context.Context, c model.Counts) error {
+		s, err := snapshot(c)
+		if err != nil {
+			return err
+		}
+		return renderer.Render(ctx, s)
+	}, log)
+	if err != nil {
+		return err
+	}
+
+	application, err := newApplication(cfg, ledger, consumer, plotter, log)
+	if err != nil {
+		return err
+	}
+	runner, err := streamconsumer.New(consumer, application.Commands.ApplyBatch, streamconsumer.Config{
+		BatchSize: cfg.BatchSize, Block: readBlock,
+		ClaimEvery: cfg.ClaimInterval, ClaimMinIdle: cfg.ClaimMinIdle,
+		TrimEvery: cfg.TrimInterval, StaleAfter: cfg.StaleConsumer,
+		CommitGrace: cfg.ShutdownTimeout / 2,
+	}, log)
+	if err != nil {
+		return err
+	}
+	bridge, err := pubsubbridge.New(rdb, pubsubbridge.Config{
+		Channel: cfg.Channel, Stream: cfg.Stream, Lease: keys.Lease, TTL: 5 * time.Second,
+	}, log)
+	if err != nil {
+		return err
+	}
+
+	// Draw the state bayes starts from, so graphs/ is never empty after a
+	// restart even if no event arrives.
+	if st, err := ledger.State(ctx); err == nil {
+		plotter.Notify(st)
+	}
+
+	srv := &http.Server{
+		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),
+		Handler:           httpapi.NewHandler(application, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return fmt.Errorf("PORT=%d: %w", cfg.Port, err)
+	}
+	log.InfoContext(ctx, "bayes started", "port", cfg.Port, "redis", redisconf.Describe(cfg.Redis),
+		"stream", cfg.Stream, "group", keys.Group, "consumer", cfg.ConsumerName, "channel", cfg.Channel,
+		"grid_points", cfg.GridPoints, "prior", cfg.Prior.String(), "graphs_dir", cfg.GraphsDir)
+
+	// The plotter outlives the consumer so it draws the final state: it gets
+	// its own context, cancelled after the consumer has stopped.
+	plotCtx, stopPlotter := context.WithCancel(context.WithoutCancel(ctx))
+	plotDone := make(chan error, 1)
+	go func() { plotDone <- plotter.Run(plotCtx) }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return runner.Run(gctx) })
+	g.Go(func() error {
+		if err := bridge.Run(gctx); !errors.Is(err, context.Canceled) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http server: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout/2)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	err = g.Wait()
+	stopPlotter()
+	if perr := <-plotDone; perr != nil && !errors.Is(perr, context.Canceled) {
+		log.Warn("plotter stopped with an error", "err", perr)
+	}
+	return err
+}
+
+func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstream.Consumer, plotter command.StateListener, log *slog.Logger) (app.Application, error) {
+	apply, err := command.NewApplyBatchHandler(ledger, plotter, log)
+	if err != nil {
+		return app.Application{}, err
+	}
+	current, err := query.NewCurrentModelHandler("default", cfg.GridPoints, cfg.Prior, ledger)
+	if err != nil {
+		return app.Application{}, err
+	}
+	ready, err := query.NewReadinessHandler(consumer)
+	if err != nil {
+		return app.Application{}, err
+	}
+	return app.Application{
+		Commands: app.Commands{ApplyBatch: apply},
+		Queries:  app.Queries{CurrentModel: current, Readiness: ready},
+	}, nil
+}
