@@ -1,11 +1,16 @@
 module github.com/event-driven-bayes/event-driven-bayes/services/e2e
 
-go 1.26
+go 1.26.0
 
 require (
-	github.com/event-driven-bayes/event-driven-bayes/services/events v0.0.0
 	github.com/event-driven-bayes/event-driven-bayes/services/platform v0.0.0
 	github.com/redis/go-redis/v9 v9.23.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )
 
 replace github.com/event-driven-bayes/event-driven-bayes/services/events => ../events

@@ -326,3 +326,38 @@ func TestRedisOutageAndSIGTERM(t *testing.T) {
 		t.Logf("%s exited 0 in %s after SIGTERM", p.name, took.Round(time.Millisecond))
 	}
 }
+
+// A consumer that died mid-batch and never came back ("ghost", e.g. a pod
+// scaled away) holds pending entries. A live replica claims and applies
+// them; only then is the ghost removed from the group.
+func TestAbandonedEntriesAreClaimedThenTheConsumerRemoved(t *testing.T) {
+	s := newSystem(t)
+	ctx := context.Background()
+	for range 50 {
+		if status, _, err := record(s.api, http.MethodGet, "w"); err != nil || status != 201 {
+			t.Fatalf("record: %d %v", status, err)
+		}
+	}
+	if err := s.rdb.XGroupCreateMkStream(ctx, "update_model", "bayes", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "bayes", Consumer: "ghost",
+		Streams: []string{"update_model", ">"}, Count: 30}).Result()
+	if err != nil || len(got[0].Messages) != 30 {
+		t.Fatalf("ghost read %v, %v", got, err)
+	}
+	live := s.bayes(t, "live", "STALE_CONSUMER_AFTER=1s")
+	s.settled(t, live, 50, 50)
+	eventually(t, 30*time.Second, "ghost consumer removed", func() (bool, string) {
+		cs, err := s.rdb.XInfoConsumers(ctx, "update_model", "bayes").Result()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, c := range cs {
+			if c.Name == "ghost" {
+				return false, fmt.Sprintf("ghost has %d pending", c.Pending)
+			}
+		}
+		return true, ""
+	})
+}

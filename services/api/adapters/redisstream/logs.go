@@ -1,0 +1,22 @@
+package redisstream
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RouteClientLogs sends go-redis's own log lines (pool dial failures while
+// Redis is down) to logger as warnings instead of plain text on stderr.
+// go-redis keeps one logger per process, so only main should call this.
+func RouteClientLogs(logger *slog.Logger) {
+	redis.SetLogger(slogAdapter{logger: logger})
+}
+
+type slogAdapter struct{ logger *slog.Logger }
+
+func (a slogAdapter) Printf(ctx context.Context, format string, v ...any) {
+	a.logger.WarnContext(ctx, fmt.Sprintf(format, v...), slog.String("component", "go-redis"))
+}

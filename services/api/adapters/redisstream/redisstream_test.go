@@ -1,0 +1,163 @@
+package redisstream_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
+)
+
+const stream = "update_model_test"
+
+// newClient builds the client exactly as the service does, from REDIS_URL
+// through redisconf, so the timeouts under test are the production ones.
+func newClient(t *testing.T, srv *redistest.Server) *redis.Client {
+	t.Helper()
+	r := envconf.New(envconf.FromMap(map[string]string{"REDIS_URL": srv.URL()}))
+	opts := redisconf.Read(r)
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestPublishStoresDecodableEvent(t *testing.T) {
+	srv := redistest.Start(t)
+	pub, err := redisstream.NewPublisher(newClient(t, srv), stream, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	want := []events.Observation{
+		{Trial: events.TrialWater, PublishedAt: time.UnixMicro(1767322800123456), Source: events.SourceAPI},
+		{Trial: events.TrialLand, PublishedAt: time.UnixMicro(1767322800999999), Source: events.SourceAPI},
+		// Optional fields absent: Decode must read them back as empty.
+		{Trial: events.TrialWater},
+	}
+	var ids []string
+	for _, o := range want {
+		id, err := pub.Publish(ctx, o)
+		if err != nil {
+			t.Fatalf("Publish(%+v): %v", o, err)
+		}
+		ids = append(ids, id)
+	}
+
+	entries, err := srv.Client().XRange(ctx, stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != len(want) {
+		t.Fatalf("stream has %d entries, want %d", len(entries), len(want))
+	}
+	for i, e := range entries {
+		if e.ID != ids[i] {
+			t.Errorf("entry %d id = %s, Publish returned %s", i, e.ID, ids[i])
+		}
+		got, err := events.Decode(e.Values)
+		if err != nil {
+			t.Fatalf("Decode(%v): %v", e.Values, err)
+		}
+		if !got.PublishedAt.Equal(want[i].PublishedAt) {
+			t.Errorf("entry %d PublishedAt = %v, want %v", i, got.PublishedAt, want[i].PublishedAt)
+		}
+		got.PublishedAt, want[i].PublishedAt = time.Time{}, time.Time{}
+		if got != want[i] {
+			t.Errorf("entry %d decoded as %+v, want %+v", i, got, want[i])
+		}
+	}
+}
+
+func TestPublishRejectsInvalidTrial(t *testing.T) {
+	srv := redistest.Start(t)
+	pub, _ := redisstream.NewPublisher(newClient(t, srv), stream, 2*time.Second)
+	if _, err := pub.Publish(context.Background(), events.Observation{Trial: "x"}); err == nil {
+		t.Fatal("Publish accepted trial x")
+	}
+	if n, _ := srv.Client().XLen(context.Background(), stream).Result(); n != 0 {
+		t.Fatalf("stream has %d entries after a rejected publish", n)
+	}
+}
+
+func TestPublishFailsWhileRedisIsDownAndRecovers(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv)
+	pub, _ := redisstream.NewPublisher(client, stream, 2*time.Second)
+	ping, _ := redisstream.NewPinger(client)
+	ctx := context.Background()
+	obs := events.Observation{Trial: events.TrialWater, PublishedAt: time.Now(), Source: events.SourceAPI}
+
+	if _, err := pub.Publish(ctx, obs); err != nil {
+		t.Fatalf("Publish before the outage: %v", err)
+	}
+
+	srv.Kill()
+	// Publish must come back with an error rather than hang. The bound is
+	// generous so a slow machine does not flake; it only has to catch a hang.
+	done := make(chan error, 1)
+	go func() {
+		_, err := pub.Publish(ctx, obs)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Publish succeeded with Redis killed")
+		}
+		t.Logf("Publish while down: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Publish did not return within 10s with Redis killed")
+	}
+	if err := ping.Ping(ctx); err == nil {
+		t.Fatal("Ping succeeded with Redis killed")
+	}
+
+	srv.Restart()
+	// Same client, no restart of ours: go-redis must reconnect by itself.
+	// Poll with a deadline; the pool may hold back dials briefly after errors.
+	deadline := time.Now().Add(15 * time.Second)
+	var lastErr error
+	for {
+		if _, lastErr = pub.Publish(ctx, obs); lastErr == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Publish still failing 15s after Redis came back: %v", lastErr)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval; the deadline bounds the wait
+	}
+	if err := ping.Ping(ctx); err != nil {
+		t.Fatalf("Ping after recovery: %v", err)
+	}
+	// The restarted server has no persistence, so exactly the one entry
+	// published after recovery is there.
+	if n, err := srv.Client().XLen(ctx, stream).Result(); err != nil || n != 1 {
+		t.Fatalf("XLEN after recovery = %d, %v; want 1", n, err)
+	}
+}
+
+func TestConstructorsRejectBadDependencies(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer c.Close()
+	if _, err := redisstream.NewPublisher(nil, stream, time.Second); err == nil {
+		t.Error("nil client accepted")
+	}
+	if _, err := redisstream.NewPublisher(c, "", time.Second); err == nil {
+		t.Error("empty stream accepted")
+	}
+	if _, err := redisstream.NewPublisher(c, stream, 0); err == nil {
+		t.Error("zero timeout accepted")
+	}
+	if _, err := redisstream.NewPinger(nil); err == nil {
+		t.Error("nil client accepted by NewPinger")
+	}
+}

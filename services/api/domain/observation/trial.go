@@ -1,0 +1,47 @@
+// Package observation holds the domain vocabulary of one globe toss. It is
+// pure: no I/O, no framework, so every rule here is checked by plain tests.
+package observation
+
+import (
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+)
+
+// Trial is the outcome of one toss. It is a struct rather than a bare string
+// so that code outside this package cannot invent a value: the only trials
+// are Water and Land, and the zero Trial is recognisably "not parsed".
+type Trial struct{ s string }
+
+// The trials. Their String values are the ones the wire contract uses.
+var (
+	Water = Trial{"w"}
+	Land  = Trial{"l"}
+)
+
+// ParseTrial turns user input into a Trial. Unknown input is a not-found
+// error because each trial is addressed as its own resource
+// (/update_model/w); there is no /update_model/x to act on.
+func ParseTrial(s string) (Trial, error) {
+	switch s {
+	case Water.s:
+		return Water, nil
+	case Land.s:
+		return Land, nil
+	default:
+		return Trial{}, apperr.New(apperr.NotFound, "unknown trial %q: use %q (water) or %q (land)", clip(s), Water.s, Land.s)
+	}
+}
+
+// String is the wire value ("w" or "l"), or "" for the zero Trial.
+func (t Trial) String() string { return t.s }
+
+// IsZero reports whether t was never parsed; handlers reject it.
+func (t Trial) IsZero() bool { return t.s == "" }
+
+// clip keeps an attacker-sized path segment out of the error message.
+func clip(s string) string {
+	const max = 32
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}

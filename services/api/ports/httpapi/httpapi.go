@@ -1,0 +1,172 @@
+// Package httpapi is the HTTP port of the api: Fiber routes that turn
+// requests into app commands and queries, and app results and errors into
+// JSON. It holds no business rules; status codes come from the error kinds.
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/app"
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/domain/observation"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+)
+
+// Options are the HTTP-level settings of the server.
+type Options struct {
+	// AppName names the service in Fiber's metadata.
+	AppName string
+	// Stream is the name of the stream events go to, echoed to clients so a
+	// curl user can find their entry with XRANGE.
+	Stream string
+	// ReadTimeout, WriteTimeout and IdleTimeout bound slow or idle clients;
+	// zero means the package defaults.
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration
+}
+
+// Defaults for Options. The write timeout must exceed the publish timeout,
+// or a slow publish would be cut off before its 503 is written.
+const (
+	DefaultReadTimeout  = 5 * time.Second
+	DefaultWriteTimeout = 15 * time.Second
+	DefaultIdleTimeout  = 60 * time.Second
+)
+
+// RecordedBody is the 201 answer to /update_model/:trial.
+type RecordedBody struct {
+	ID     string `json:"id"`
+	Trial  string `json:"trial"`
+	Stream string `json:"stream"`
+}
+
+// StatusBody is the answer of the health endpoints.
+type StatusBody struct {
+	Status string `json:"status"`
+}
+
+// ErrorBody is every error answer of the api.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// New returns the Fiber app serving application.
+func New(application app.Application, opts Options, logger *slog.Logger) *fiber.App {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	f := fiber.New(fiber.Config{
+		AppName:               opts.AppName,
+		DisableStartupMessage: true,
+		ReadTimeout:           opts.ReadTimeout,
+		WriteTimeout:          opts.WriteTimeout,
+		IdleTimeout:           opts.IdleTimeout,
+		ErrorHandler:          errorHandler(logger),
+	})
+	// A panic in a handler becomes a JSON 500 instead of a dropped connection.
+	f.Use(recover.New())
+
+	s := server{app: application, stream: opts.Stream}
+	f.Get("/healthz", s.healthz)
+	f.Get("/readyz", s.readyz)
+	// Add(GET) rather than Get: Fiber's Get also registers HEAD, and a HEAD
+	// from a link checker must not record an observation.
+	f.Add(fiber.MethodGet, "/update_model/:trial", s.recordObservation)
+	f.Post("/update_model/:trial", s.recordObservation)
+	return f
+}
+
+type server struct {
+	app    app.Application
+	stream string
+}
+
+// recordObservation answers 201 only after the event is stored, so a client
+// that saw 201 knows the observation will be counted.
+func (s server) recordObservation(c *fiber.Ctx) error {
+	trial, err := observation.ParseTrial(c.Params("trial"))
+	if err != nil {
+		return err
+	}
+	res, err := s.app.Commands.RecordObservation.Handle(c.UserContext(), command.RecordObservation{Trial: trial})
+	if err != nil {
+		return err
+	}
+	// GET changes state here (kept for curl users), so no cache may answer it.
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(fiber.StatusCreated).JSON(RecordedBody{ID: res.ID, Trial: res.Trial.String(), Stream: s.stream})
+}
+
+func (s server) healthz(c *fiber.Ctx) error {
+	return c.JSON(StatusBody{Status: "ok"})
+}
+
+func (s server) readyz(c *fiber.Ctx) error {
+	if err := s.app.Queries.Readiness.Handle(c.UserContext()); err != nil {
+		return err
+	}
+	return c.JSON(StatusBody{Status: "ready"})
+}
+
+// errorHandler is the one place errors become responses: Fiber's own errors
+// (unknown route, wrong method, body too large) keep their status, app
+// errors get the status of their kind and only their public message; the
+// internal cause goes to the log.
+func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		var status int
+		var msg string
+		var fe *fiber.Error
+		if errors.As(err, &fe) {
+			status, msg = fe.Code, fe.Message
+		} else {
+			status, msg = apperr.HTTPStatus(err), apperr.PublicMessage(err)
+		}
+		switch {
+		case status >= 500:
+			logger.LogAttrs(c.UserContext(), levelFor(status), "request failed",
+				slog.String("method", c.Method()), slog.String("path", c.Path()),
+				slog.Int("status", status), slog.String("error", err.Error()))
+		case status == fiber.StatusMethodNotAllowed:
+			c.Set(fiber.HeaderAllow, allowed(c.Path()))
+		}
+		if status == fiber.StatusServiceUnavailable {
+			// The store usually comes back within seconds; tell clients so.
+			c.Set(fiber.HeaderRetryAfter, "1")
+		}
+		return c.Status(status).JSON(ErrorBody{Error: msg})
+	}
+}
+
+// levelFor logs an unavailable dependency as a warning (it heals by itself)
+// and anything else as an error (a bug).
+func levelFor(status int) slog.Level {
+	if status == fiber.StatusServiceUnavailable {
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
+
+// allowed is the Allow header of a 405. The routes are few and fixed, so a
+// literal list beats walking Fiber's router.
+func allowed(path string) string {
+	if path == "/healthz" || path == "/readyz" {
+		return "GET, HEAD"
+	}
+	return "GET, POST"
+}

@@ -1,0 +1,114 @@
+package service_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/service"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
+)
+
+func TestLoadConfigDefaults(t *testing.T) {
+	cfg, err := service.LoadConfig(envconf.FromMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Port != 8000 || cfg.Stream != "update_model" || cfg.PublishTimeout != 2*time.Second ||
+		cfg.LogLevel != "info" || cfg.ShutdownTimeout != 10*time.Second {
+		t.Errorf("defaults = %+v", cfg)
+	}
+	if cfg.Redis == nil || cfg.Redis.Addr != "localhost:6379" || cfg.Redis.DB != 0 || cfg.Redis.Password != "" {
+		t.Errorf("default redis options = %+v", cfg.Redis)
+	}
+}
+
+func TestLoadConfigReadsEveryVariable(t *testing.T) {
+	t.Run("own variables", func(t *testing.T) {
+		cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{
+			"PORT":             "18000",
+			"REDIS_STREAM":     "obs",
+			"PUBLISH_TIMEOUT":  "750ms",
+			"LOG_LEVEL":        "DEBUG",
+			"SHUTDOWN_TIMEOUT": "3s",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Port != 18000 || cfg.Stream != "obs" || cfg.PublishTimeout != 750*time.Millisecond ||
+			cfg.LogLevel != "debug" || cfg.ShutdownTimeout != 3*time.Second {
+			t.Errorf("config = %+v", cfg)
+		}
+	})
+	t.Run("REDIS_URL wins over the parts", func(t *testing.T) {
+		cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{
+			"REDIS_URL":  "redis://:pw@cache:6380/2",
+			"REDIS_HOST": "ignored",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Redis.Addr != "cache:6380" || cfg.Redis.DB != 2 || cfg.Redis.Password != "pw" {
+			t.Errorf("redis options = %+v", cfg.Redis)
+		}
+	})
+	t.Run("REDIS_HOST and friends", func(t *testing.T) {
+		cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{
+			"REDIS_HOST": "redis", "REDIS_PORT": "6390", "REDIS_DB": "3", "REDIS_PASSWORD": "s3cret",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Redis.Addr != "redis:6390" || cfg.Redis.DB != 3 || cfg.Redis.Password != "s3cret" {
+			t.Errorf("redis options = %+v", cfg.Redis)
+		}
+	})
+	t.Run("empty values mean the default", func(t *testing.T) {
+		cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{"PORT": "", "REDIS_STREAM": "  "}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Port != 8000 || cfg.Stream != "update_model" {
+			t.Errorf("config = %+v", cfg)
+		}
+	})
+}
+
+func TestLoadConfigRejectsInvalidValues(t *testing.T) {
+	tests := []struct{ name, value string }{
+		{"PORT", "abc"},
+		{"PORT", "0"},
+		{"PORT", "70000"},
+		{"PUBLISH_TIMEOUT", "2"},
+		{"PUBLISH_TIMEOUT", "-1s"},
+		{"PUBLISH_TIMEOUT", "1h"},
+		{"SHUTDOWN_TIMEOUT", "soon"},
+		{"SHUTDOWN_TIMEOUT", "0s"},
+		{"LOG_LEVEL", "verbose"},
+		{"REDIS_STREAM", "update model"},
+		{"REDIS_URL", "http://:hunter2@cache:6379"},
+		{"REDIS_PORT", "sixty"},
+		{"REDIS_DB", "-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			_, err := service.LoadConfig(envconf.FromMap(map[string]string{tt.name: tt.value}))
+			if err == nil {
+				t.Fatalf("%s=%q accepted", tt.name, tt.value)
+			}
+			if !strings.Contains(err.Error(), tt.name) {
+				t.Errorf("error %q does not name %s", err, tt.name)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error %q shows the Redis password", err)
+			}
+		})
+	}
+}
+
+func TestLoadConfigReportsEveryProblemAtOnce(t *testing.T) {
+	_, err := service.LoadConfig(envconf.FromMap(map[string]string{"PORT": "abc", "LOG_LEVEL": "loud"}))
+	if err == nil || !strings.Contains(err.Error(), "PORT") || !strings.Contains(err.Error(), "LOG_LEVEL") {
+		t.Fatalf("error %v, want both PORT and LOG_LEVEL named", err)
+	}
+}

@@ -1,0 +1,133 @@
+// Package service is the composition root of the api: it builds the Redis
+// adapters, plugs them into the app layer, puts the HTTP port in front and
+// owns the server's life from listen to graceful shutdown. Nothing else
+// constructs adapters, so tests can build the real thing from a Config.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/app"
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/query"
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/ports/httpapi"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
+)
+
+// Name is the service name in logs and in Fiber's metadata.
+const Name = "api"
+
+// readinessTimeout is how long Redis has to answer the readiness PING. It
+// matches the default Kubernetes probe timeout, so the probe sees our 503
+// rather than its own timeout.
+const readinessTimeout = time.Second
+
+// NewApplication builds the app layer on a Redis client made from cfg. The
+// cleanup func closes the client. Redis being down is not an error here: the
+// api starts, reports not-ready and recovers when Redis comes back.
+func NewApplication(ctx context.Context, cfg Config, logger *slog.Logger) (app.Application, func(), error) {
+	if cfg.Redis == nil {
+		return app.Application{}, nil, errors.New("building application: no Redis options in config")
+	}
+	client := redis.NewClient(cfg.Redis)
+	cleanup := func() {
+		if err := client.Close(); err != nil {
+			logger.Warn("closing redis client", slog.String("error", err.Error()))
+		}
+	}
+	application, err := newApplication(client, cfg)
+	if err != nil {
+		cleanup()
+		return app.Application{}, nil, err
+	}
+
+	// An early PING only to tell the operator; it is not a start condition.
+	pctx, cancel := context.WithTimeout(ctx, readinessTimeout)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		logger.Warn("redis not reachable at start-up; serving 503 until it is",
+			slog.String("redis", redisconf.Describe(cfg.Redis)), slog.String("error", err.Error()))
+	}
+	return application, cleanup, nil
+}
+
+func newApplication(client redis.Cmdable, cfg Config) (app.Application, error) {
+	pub, err := redisstream.NewPublisher(client, cfg.Stream, cfg.PublishTimeout)
+	if err != nil {
+		return app.Application{}, fmt.Errorf("building publisher: %w", err)
+	}
+	pinger, err := redisstream.NewPinger(client)
+	if err != nil {
+		return app.Application{}, fmt.Errorf("building pinger: %w", err)
+	}
+	record, err := command.NewRecordObservationHandler(pub, time.Now)
+	if err != nil {
+		return app.Application{}, fmt.Errorf("building handler: %w", err)
+	}
+	ready, err := query.NewReadinessHandler(pinger, readinessTimeout)
+	if err != nil {
+		return app.Application{}, fmt.Errorf("building handler: %w", err)
+	}
+	return app.Application{
+		Commands: app.Commands{RecordObservation: record},
+		Queries:  app.Queries{Readiness: ready},
+	}, nil
+}
+
+// Run serves the api on cfg.Port until ctx is cancelled (SIGTERM in main),
+// then stops accepting, lets in-flight requests finish within
+// cfg.ShutdownTimeout and closes Redis. It returns nil after a clean
+// shutdown and an error if the server could not start or failed.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	application, cleanup, err := NewApplication(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	server := httpapi.New(application, httpapi.Options{AppName: Name, Stream: cfg.Stream}, logger)
+
+	// Listen here rather than in Fiber so a busy port is reported before we
+	// claim to be listening.
+	addr := net.JoinHostPort("", strconv.Itoa(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (PORT): %w", addr, err)
+	}
+	logger.Info("listening",
+		slog.String("addr", ln.Addr().String()),
+		slog.String("redis", redisconf.Describe(cfg.Redis)),
+		slog.String("stream", cfg.Stream))
+
+	served := make(chan error, 1)
+	go func() { served <- server.Listener(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving http: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	shutdownErr := server.ShutdownWithTimeout(cfg.ShutdownTimeout)
+	// Wait for the serving goroutine, which is ours. After a clean shutdown
+	// no request is left, so closing Redis (deferred) cuts nothing; after a
+	// timed-out one the stragglers get a fast 503 instead of holding us up.
+	if err := <-served; err != nil && shutdownErr == nil {
+		shutdownErr = err
+	}
+	if shutdownErr != nil {
+		return fmt.Errorf("shutting down http server: %w", shutdownErr)
+	}
+	logger.Info("stopped")
+	return nil
+}
