@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
@@ -51,14 +52,8 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		// The upper bound stays below the HTTP write timeout so that a slow
 		// publish still gets its 503 written.
 		PublishTimeout:  r.Duration("PUBLISH_TIMEOUT", DefaultPublishTimeout, 10*time.Millisecond, 10*time.Second),
-		LogLevel:        strings.ToLower(r.String("LOG_LEVEL", DefaultLogLevel)),
+		LogLevel:        r.OneOf("LOG_LEVEL", DefaultLogLevel, logging.Levels...),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 100*time.Millisecond, 5*time.Minute),
-	}
-	switch cfg.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		// logging.New would quietly fall back to info; a typo should not.
-		r.Fail("LOG_LEVEL", cfg.LogLevel, "one of debug, info, warn, error")
 	}
 	if strings.ContainsAny(cfg.Stream, " \t\r\n") {
 		r.Fail("REDIS_STREAM", cfg.Stream, "a stream name without white space")

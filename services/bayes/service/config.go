@@ -12,6 +12,7 @@ import (
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
@@ -53,7 +54,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		GraphsDir:       r.String("GRAPHS_DIR", "graphs"),
 		GraphsKeep:      r.Int("GRAPHS_KEEP", 500, 0, 1_000_000),
 		GridPoints:      r.Int("GRID_POINTS", 120, model.MinGridPoints, 100_000),
-		LogLevel:        r.String("LOG_LEVEL", "info"),
+		LogLevel:        r.OneOf("LOG_LEVEL", "info", logging.Levels...),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),
 	}
 	spec := r.String("PRIOR", "step:0.1")

@@ -61,6 +61,23 @@ func (r *Reader) Int(name string, def, lo, hi int) int {
 	return n
 }
 
+// OneOf returns the lower-cased value of name, which must be one of
+// choices, or def when unset.
+func (r *Reader) OneOf(name, def string, choices ...string) string {
+	v, ok := r.Lookup(name)
+	if !ok {
+		return def
+	}
+	v = strings.ToLower(v)
+	for _, c := range choices {
+		if v == c {
+			return v
+		}
+	}
+	r.Fail(name, v, "one of "+strings.Join(choices, ", "))
+	return def
+}
+
 // Duration returns the value of name as a Go duration ("500ms", "30s") in
 // [lo, hi], or def when unset.
 func (r *Reader) Duration(name string, def, lo, hi time.Duration) time.Duration {

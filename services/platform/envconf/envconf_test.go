@@ -45,3 +45,17 @@ func TestErrorsNameEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestOneOf(t *testing.T) {
+	r := envconf.New(envconf.FromMap(map[string]string{"L": "DEBUG", "M": "loud"}))
+	if got := r.OneOf("L", "info", "debug", "info"); got != "debug" {
+		t.Fatalf("L = %q", got)
+	}
+	if got := r.OneOf("UNSET", "info", "debug", "info"); got != "info" {
+		t.Fatalf("UNSET = %q", got)
+	}
+	r.OneOf("M", "info", "debug", "info")
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), `M="loud": want one of debug, info`) {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -7,6 +7,10 @@ import (
 	"strings"
 )
 
+// Levels are the values LOG_LEVEL may take; configuration readers check
+// against them so a typo is an error rather than a silent "info".
+var Levels = []string{"debug", "info", "warn", "error"}
+
 // New returns a JSON logger writing to w at the level named by level
 // ("debug", "info", "warn", "error"; anything else means info) with the
 // service name on every line.

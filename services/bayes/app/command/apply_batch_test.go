@@ -1,0 +1,115 @@
+package command_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+)
+
+// fakeLedger applies decisions to counts, acking each id once, like the Lua
+// script; it isolates the handler's logic from Redis.
+type fakeLedger struct {
+	acked map[string]bool
+	state model.Counts
+	err   error
+}
+
+func (f *fakeLedger) Commit(_ context.Context, batch []command.Decision) (command.CommitResult, error) {
+	if f.err != nil {
+		return command.CommitResult{}, f.err
+	}
+	var r command.CommitResult
+	for _, d := range batch {
+		if f.acked[d.ID] {
+			r.Skipped++
+			continue
+		}
+		f.acked[d.ID] = true
+		if d.DeadLetter() {
+			r.DeadLettered++
+			continue
+		}
+		r.Applied++
+		f.state = f.state.Observe(d.Trial)
+	}
+	r.State = f.state
+	return r, nil
+}
+
+type recorder struct{ seen []model.Counts }
+
+func (r *recorder) Notify(c model.Counts) { r.seen = append(r.seen, c) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestDecide(t *testing.T) {
+	for name, tc := range map[string]struct {
+		values map[string]any
+		trial  model.Trial
+		reason string
+	}{
+		"water":         {map[string]any{"trial": "w"}, model.Water, ""},
+		"land with ts":  {map[string]any{"trial": "l", "ts": "1700000000000000"}, model.Land, ""},
+		"unknown trial": {map[string]any{"trial": "x"}, 0, `malformed event: trial "x" is neither "w" nor "l"`},
+		"missing trial": {map[string]any{"t": "w"}, 0, `malformed event: missing field "trial"`},
+		"deleted entry": {nil, 0, "entry has no fields (deleted from the stream while pending?)"},
+		"bad timestamp": {map[string]any{"trial": "w", "ts": "x"}, 0, `malformed event: field "ts" is "x", not microseconds since the epoch`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			d := command.Decide(command.Delivery{ID: "1-0", Values: tc.values})
+			if d.Trial != tc.trial || d.Reason != tc.reason || d.DeadLetter() != (tc.reason != "") {
+				t.Fatalf("Decide = %+v, want trial %v reason %q", d, tc.trial, tc.reason)
+			}
+		})
+	}
+}
+
+func TestHandleAppliesAndNotifies(t *testing.T) {
+	led := &fakeLedger{acked: map[string]bool{}}
+	rec := &recorder{}
+	h, err := command.NewApplyBatchHandler(led, rec, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := []command.Delivery{
+		{ID: "1-0", Values: map[string]any{"trial": "w"}},
+		{ID: "2-0", Values: map[string]any{"trial": "nope"}},
+		{ID: "3-0", Values: map[string]any{"trial": "l"}},
+	}
+	res, _, err := h.Handle(context.Background(), batch)
+	if err != nil || res.Applied != 2 || res.DeadLettered != 1 || res.State != (model.Counts{W: 1, N: 2}) {
+		t.Fatalf("Handle = %+v, %v", res, err)
+	}
+	// Redelivered: nothing applied, nobody told of a change.
+	res, _, err = h.Handle(context.Background(), batch)
+	if err != nil || res.Skipped != 3 || len(rec.seen) != 1 {
+		t.Fatalf("redelivery = %+v, %v; notifications %v", res, err, rec.seen)
+	}
+	if res, _, err := h.Handle(context.Background(), nil); err != nil || res != (command.CommitResult{}) {
+		t.Fatalf("empty batch = %+v, %v", res, err)
+	}
+}
+
+func TestHandleFailureIsWrappedAndSilent(t *testing.T) {
+	boom := errors.New("connection refused")
+	rec := &recorder{}
+	h, _ := command.NewApplyBatchHandler(&fakeLedger{err: boom}, rec, quiet)
+	_, _, err := h.Handle(context.Background(), []command.Delivery{{ID: "1-0", Values: map[string]any{"trial": "w"}}})
+	if !errors.Is(err, boom) || len(rec.seen) != 0 {
+		t.Fatalf("err = %v, notifications %v", err, rec.seen)
+	}
+}
+
+func TestConstructorRejectsNil(t *testing.T) {
+	if _, err := command.NewApplyBatchHandler(nil, &recorder{}, quiet); err == nil {
+		t.Error("nil ledger accepted")
+	}
+	if _, err := command.NewApplyBatchHandler(&fakeLedger{}, nil, quiet); err == nil {
+		t.Error("nil listener accepted")
+	}
+}

@@ -1,0 +1,59 @@
+package service_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/service"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
+)
+
+func TestDefaults(t *testing.T) {
+	c, err := service.LoadConfig(envconf.FromMap(map[string]string{"CONSUMER_NAME": "pod-0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 8001 || c.Stream != "update_model" || c.Channel != "update_model" || c.GraphsDir != "graphs" ||
+		c.GraphsKeep != 500 || c.GridPoints != 120 || c.Prior.String() != "step:0.1" || c.ConsumerName != "pod-0" ||
+		c.Redis.Addr != "localhost:6379" || c.ShutdownTimeout != 10*time.Second || c.ClaimMinIdle != 30*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestEveryVariable(t *testing.T) {
+	c, err := service.LoadConfig(envconf.FromMap(map[string]string{
+		"PORT": "9001", "REDIS_URL": "redis://r:6380/1", "REDIS_STREAM": "s", "REDIS_CHANNEL": "ch",
+		"CONSUMER_NAME": "b-1", "BATCH_SIZE": "64", "CLAIM_MIN_IDLE": "2s", "CLAIM_INTERVAL": "1s",
+		"TRIM_INTERVAL": "0s", "STALE_CONSUMER_AFTER": "10m", "GRAPHS_DIR": "/g", "GRAPHS_KEEP": "0",
+		"GRID_POINTS": "200", "PRIOR": "beta:2,2", "LOG_LEVEL": "debug", "SHUTDOWN_TIMEOUT": "5s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 9001 || c.Redis.Addr != "r:6380" || c.Redis.DB != 1 || c.Stream != "s" || c.Channel != "ch" ||
+		c.ConsumerName != "b-1" || c.BatchSize != 64 || c.ClaimMinIdle != 2*time.Second || c.ClaimInterval != time.Second ||
+		c.TrimInterval != 0 || c.StaleConsumer != 10*time.Minute || c.GraphsDir != "/g" || c.GraphsKeep != 0 ||
+		c.GridPoints != 200 || c.Prior.String() != "beta:2,2" || c.LogLevel != "debug" || c.ShutdownTimeout != 5*time.Second {
+		t.Fatalf("values: %+v", c)
+	}
+}
+
+func TestInvalidValuesNameTheVariable(t *testing.T) {
+	for env, want := range map[string]string{
+		"PORT=0": "PORT", "GRID_POINTS=two": "GRID_POINTS", "PRIOR=normal:0,1": "PRIOR", "BATCH_SIZE=-1": "BATCH_SIZE",
+		"CLAIM_MIN_IDLE=soon": "CLAIM_MIN_IDLE", "GRAPHS_KEEP=-3": "GRAPHS_KEEP", "REDIS_PORT=x": "REDIS_PORT",
+		"LOG_LEVEL=verbose": "LOG_LEVEL",
+	} {
+		k, v, _ := strings.Cut(env, "=")
+		_, err := service.LoadConfig(envconf.FromMap(map[string]string{k: v}))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want it to name %s", env, err, want)
+		}
+	}
+	// A prior and grid that cannot work together are refused at start-up.
+	_, err := service.LoadConfig(envconf.FromMap(map[string]string{"PRIOR": "step:0.9", "GRID_POINTS": "5"}))
+	if err == nil || !strings.Contains(err.Error(), "PRIOR") || !strings.Contains(err.Error(), "GRID_POINTS") {
+		t.Errorf("err = %v", err)
+	}
+}
