@@ -97,3 +97,21 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkFields(b *testing.B) {
+	o := events.Observation{Trial: "w", PublishedAt: time.Now(), Source: events.SourceAPI,
+		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+	for b.Loop() {
+		_ = o.Fields()
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	v := map[string]any{"trial": "w", "ts": "1700000000123456", "source": "api",
+		"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+	for b.Loop() {
+		if _, err := events.Decode(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -62,15 +62,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func startCoalescer(t *testing.T, f *fakeRender) (*plotfile.Coalescer, context.CancelFunc, <-chan error) {
+// startCoalescer runs a Coalescer over f; done is closed when Run returns,
+// and *runErr then holds its result.
+func startCoalescer(t *testing.T, f *fakeRender) (c *plotfile.Coalescer, cancel context.CancelFunc, done <-chan struct{}, runErr *error) {
 	t.Helper()
 	c, err := plotfile.NewCoalescer(f.render, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	finished := make(chan struct{})
+	runErr = new(error)
+	go func() {
+		defer close(finished)
+		*runErr = c.Run(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -78,9 +84,9 @@ func startCoalescer(t *testing.T, f *fakeRender) (*plotfile.Coalescer, context.C
 		default:
 			close(f.release)
 		}
-		<-done
+		<-finished
 	})
-	return c, cancel, done
+	return c, cancel, finished, runErr
 }
 
 func waitStarted(t *testing.T, f *fakeRender, want model.Counts) {
@@ -97,7 +103,7 @@ func waitStarted(t *testing.T, f *fakeRender, want model.Counts) {
 
 func TestCoalescerBurstDrawsOnlyTheLatest(t *testing.T) {
 	f := newFakeRender()
-	c, _, _ := startCoalescer(t, f)
+	c, _, _, _ := startCoalescer(t, f)
 	c.Notify(model.Counts{W: 1, N: 1})
 	waitStarted(t, f, model.Counts{W: 1, N: 1}) // Run is now held inside this draw
 
@@ -133,7 +139,7 @@ func TestCoalescerBurstDrawsOnlyTheLatest(t *testing.T) {
 
 func TestCoalescerDrawsThePendingStateOnCancel(t *testing.T) {
 	f := newFakeRender()
-	c, cancel, done := startCoalescer(t, f)
+	c, cancel, done, runErr := startCoalescer(t, f)
 	c.Notify(model.Counts{W: 1, N: 1})
 	waitStarted(t, f, model.Counts{W: 1, N: 1})
 	c.Notify(model.Counts{W: 1, N: 2}) // pending while the first draw is held
@@ -141,9 +147,9 @@ func TestCoalescerDrawsThePendingStateOnCancel(t *testing.T) {
 	close(f.release)
 
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run returned %v", err)
+	case <-done:
+		if *runErr != nil {
+			t.Fatalf("Run returned %v", *runErr)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return after cancel")
@@ -200,7 +206,7 @@ func TestCoalescerKeepsGoingAfterARenderError(t *testing.T) {
 		}
 		return nil
 	}
-	c, _, _ := startCoalescer(t, f)
+	c, _, _, _ := startCoalescer(t, f)
 	c.Notify(model.Counts{W: 1, N: 1})
 	waitFor(t, "the failing draw", func() bool { return c.Stats().Errors == 1 })
 	// The failed state is welcome again (a redelivery may retry it)...
@@ -219,7 +225,7 @@ func TestCoalescerRejectsNilAndSecondRun(t *testing.T) {
 		t.Error("nil logger accepted")
 	}
 	f := newFakeRender()
-	c, _, _ := startCoalescer(t, f)
+	c, _, _, _ := startCoalescer(t, f)
 	c.Notify(model.Counts{W: 0, N: 1})
 	waitStarted(t, f, model.Counts{W: 0, N: 1}) // the first Run is surely running
 	if err := c.Run(context.Background()); err == nil {
