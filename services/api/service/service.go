@@ -13,6 +13,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
@@ -21,6 +24,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/ports/httpapi"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/telemetry"
 )
 
 // Name is the service name in logs and in Fiber's metadata.
@@ -35,16 +39,28 @@ const readinessTimeout = time.Second
 // cleanup func closes the client. Redis being down is not an error here: the
 // api starts, reports not-ready and recovers when Redis comes back.
 func NewApplication(ctx context.Context, cfg Config, logger *slog.Logger) (app.Application, func(), error) {
+	return newApplicationWith(ctx, cfg, logger, telemetry.NewRegistry(), false)
+}
+
+func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer, tracing bool) (app.Application, func(), error) {
 	if cfg.Redis == nil {
 		return app.Application{}, nil, errors.New("building application: no Redis options in config")
 	}
 	client := redis.NewClient(cfg.Redis)
+	if tracing {
+		// The XADD gets a client span under the producer span; its
+		// statement is short and holds no secret.
+		if err := redisotel.InstrumentTracing(client, redisotel.WithDialFilter(true)); err != nil {
+			_ = client.Close()
+			return app.Application{}, nil, fmt.Errorf("instrumenting redis client: %w", err)
+		}
+	}
 	cleanup := func() {
 		if err := client.Close(); err != nil {
 			logger.Warn("closing redis client", slog.String("error", err.Error()))
 		}
 	}
-	application, err := newApplication(client, cfg)
+	application, err := newApplication(client, cfg, redisstream.NewPublishMetrics(reg))
 	if err != nil {
 		cleanup()
 		return app.Application{}, nil, err
@@ -60,8 +76,8 @@ func NewApplication(ctx context.Context, cfg Config, logger *slog.Logger) (app.A
 	return application, cleanup, nil
 }
 
-func newApplication(client redis.Cmdable, cfg Config) (app.Application, error) {
-	pub, err := redisstream.NewPublisher(client, cfg.Stream, cfg.PublishTimeout)
+func newApplication(client redis.Cmdable, cfg Config, pm *redisstream.PublishMetrics) (app.Application, error) {
+	pub, err := redisstream.NewPublisher(client, cfg.Stream, cfg.PublishTimeout, redisstream.WithMetrics(pm))
 	if err != nil {
 		return app.Application{}, fmt.Errorf("building publisher: %w", err)
 	}
@@ -88,13 +104,30 @@ func newApplication(client redis.Cmdable, cfg Config) (app.Application, error) {
 // cfg.ShutdownTimeout and closes Redis. It returns nil after a clean
 // shutdown and an error if the server could not start or failed.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	application, cleanup, err := NewApplication(ctx, cfg, logger)
+	tracing, err := telemetry.Setup(ctx, Name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			logger.Warn("flushing traces", slog.String("error", err.Error()))
+		}
+	}()
+	reg := telemetry.NewRegistry()
+	application, cleanup, err := newApplicationWith(ctx, cfg, logger, reg, tracing.Enabled)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
 
-	server := httpapi.New(application, httpapi.Options{AppName: Name, Stream: cfg.Stream}, logger)
+	server := httpapi.New(application, httpapi.Options{
+		AppName: Name, Stream: cfg.Stream,
+		Metrics:        httpapi.NewHTTPMetrics(reg),
+		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+		Tracing:        tracing.Enabled,
+	}, logger)
 
 	// Listen here rather than in Fiber so a busy port is reported before we
 	// claim to be listening.
@@ -106,7 +139,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	logger.Info("listening",
 		slog.String("addr", ln.Addr().String()),
 		slog.String("redis", redisconf.Describe(cfg.Redis)),
-		slog.String("stream", cfg.Stream))
+		slog.String("stream", cfg.Stream),
+		slog.Bool("tracing", tracing.Enabled))
 
 	served := make(chan error, 1)
 	go func() { served <- server.Listener(ln) }()

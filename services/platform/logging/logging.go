@@ -13,7 +13,8 @@ var Levels = []string{"debug", "info", "warn", "error"}
 
 // New returns a JSON logger writing to w at the level named by level
 // ("debug", "info", "warn", "error"; anything else means info) with the
-// service name on every line.
+// service name on every line, and trace_id and span_id on every line
+// logged with a context that carries a span.
 func New(w io.Writer, service, level string) *slog.Logger {
 	var l slog.Level
 	switch strings.ToLower(level) {
@@ -26,5 +27,6 @@ func New(w io.Writer, service, level string) *slog.Logger {
 	default:
 		l = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service)
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})
+	return slog.New(traceHandler{h}).With("service", service)
 }

@@ -6,9 +6,13 @@ package httpapi
 import (
 	"errors"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 
+	"github.com/gofiber/contrib/otelfiber/v2"
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app"
@@ -29,6 +33,13 @@ type Options struct {
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
 	IdleTimeout  time.Duration
+	// Metrics, when set, measures every request; MetricsHandler serves
+	// GET /metrics (promhttp).
+	Metrics        *HTTPMetrics
+	MetricsHandler http.Handler
+	// Tracing installs the OpenTelemetry server middleware. Off when no
+	// exporter is configured, so tracing off costs nothing per request.
+	Tracing bool
 }
 
 // Defaults for Options. The write timeout must exceed the publish timeout,
@@ -78,8 +89,21 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 		IdleTimeout:           opts.IdleTimeout,
 		ErrorHandler:          errorHandler(logger),
 	})
+	if opts.Metrics != nil {
+		f.Use(opts.Metrics.middleware)
+	}
 	// A panic in a handler becomes a JSON 500 instead of a dropped connection.
 	f.Use(recover.New())
+	if opts.Tracing {
+		f.Use(otelfiber.Middleware(
+			// Probes and scrapes would drown the traces that matter.
+			otelfiber.WithNext(func(c *fiber.Ctx) bool { return !strings.HasPrefix(c.Path(), "/update_model/") }),
+			otelfiber.WithCollectClientIP(false),
+		))
+	}
+	if opts.MetricsHandler != nil {
+		f.Get("/metrics", adaptor.HTTPHandler(opts.MetricsHandler))
+	}
 
 	s := server{app: application, stream: opts.Stream}
 	f.Get("/healthz", s.healthz)
@@ -165,7 +189,7 @@ func levelFor(status int) slog.Level {
 // allowed is the Allow header of a 405. The routes are few and fixed, so a
 // literal list beats walking Fiber's router.
 func allowed(path string) string {
-	if path == "/healthz" || path == "/readyz" {
+	if path == "/healthz" || path == "/readyz" || path == "/metrics" {
 		return "GET, HEAD"
 	}
 	return "GET, POST"
