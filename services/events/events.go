@@ -50,6 +50,28 @@ type Observation struct {
 // a poison entry (dead-letter it) from their own failures.
 var ErrMalformed = errors.New("malformed event")
 
+// Reason codes of a MalformedError: few and fixed, so they can label a
+// metric, unlike the detail, which quotes what the producer sent.
+const (
+	CodeMissingTrial     = "missing_trial"
+	CodeInvalidTrial     = "invalid_trial"
+	CodeInvalidTimestamp = "invalid_timestamp"
+	CodeInvalidType      = "invalid_type"
+)
+
+// MalformedError says why an entry cannot be decoded.
+type MalformedError struct {
+	Code   string
+	Detail string
+}
+
+func (e *MalformedError) Error() string        { return ErrMalformed.Error() + ": " + e.Detail }
+func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
+
+func malformed(code, format string, args ...any) error {
+	return &MalformedError{Code: code, Detail: fmt.Sprintf(format, args...)}
+}
+
 // Fields returns the stream entry fields for XADD, in a stable order
 // (name, value, name, value, ...). Empty optional fields are left out.
 func (o Observation) Fields() []string {
@@ -83,10 +105,10 @@ func Decode(values map[string]any) (Observation, error) {
 		return o, err
 	}
 	if !ok {
-		return o, fmt.Errorf("%w: missing field %q", ErrMalformed, FieldTrial)
+		return o, malformed(CodeMissingTrial, "missing field %q", FieldTrial)
 	}
 	if !ValidTrial(trial) {
-		return o, fmt.Errorf("%w: trial %q is neither %q nor %q", ErrMalformed, clip(trial), TrialWater, TrialLand)
+		return o, malformed(CodeInvalidTrial, "trial %q is neither %q nor %q", clip(trial), TrialWater, TrialLand)
 	}
 	o.Trial = trial
 
@@ -95,7 +117,7 @@ func Decode(values map[string]any) (Observation, error) {
 	} else if ok {
 		us, perr := strconv.ParseInt(ts, 10, 64)
 		if perr != nil || us <= 0 {
-			return o, fmt.Errorf("%w: field %q is %q, not microseconds since the epoch", ErrMalformed, FieldTimestamp, clip(ts))
+			return o, malformed(CodeInvalidTimestamp, "field %q is %q, not microseconds since the epoch", FieldTimestamp, clip(ts))
 		}
 		o.PublishedAt = time.UnixMicro(us)
 	}
@@ -120,7 +142,7 @@ func str(values map[string]any, name string) (string, bool, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", false, fmt.Errorf("%w: field %q has type %T, want string", ErrMalformed, name, v)
+		return "", false, malformed(CodeInvalidType, "field %q has type %T, want string", name, v)
 	}
 	return s, true, nil
 }

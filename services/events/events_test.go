@@ -60,21 +60,23 @@ func TestDecodeManualXADD(t *testing.T) {
 func TestDecodeRejects(t *testing.T) {
 	for name, tc := range map[string]struct {
 		values map[string]any
+		code   string
 		reason string
 	}{
-		"missing trial":   {map[string]any{"x": "w"}, `missing field "trial"`},
-		"unknown trial":   {map[string]any{"trial": "water"}, `trial "water" is neither`},
-		"empty trial":     {map[string]any{"trial": ""}, `trial "" is neither`},
-		"upper case":      {map[string]any{"trial": "W"}, `trial "W"`},
-		"bad timestamp":   {map[string]any{"trial": "w", "ts": "yesterday"}, `field "ts" is "yesterday"`},
-		"negative ts":     {map[string]any{"trial": "w", "ts": "-5"}, `field "ts"`},
-		"non-string":      {map[string]any{"trial": 7}, `has type int`},
-		"huge is clipped": {map[string]any{"trial": strings.Repeat("x", 10000)}, "…"},
+		"missing trial":   {map[string]any{"x": "w"}, events.CodeMissingTrial, `missing field "trial"`},
+		"unknown trial":   {map[string]any{"trial": "water"}, events.CodeInvalidTrial, `trial "water" is neither`},
+		"empty trial":     {map[string]any{"trial": ""}, events.CodeInvalidTrial, `trial "" is neither`},
+		"upper case":      {map[string]any{"trial": "W"}, events.CodeInvalidTrial, `trial "W"`},
+		"bad timestamp":   {map[string]any{"trial": "w", "ts": "yesterday"}, events.CodeInvalidTimestamp, `field "ts" is "yesterday"`},
+		"negative ts":     {map[string]any{"trial": "w", "ts": "-5"}, events.CodeInvalidTimestamp, `field "ts"`},
+		"non-string":      {map[string]any{"trial": 7}, events.CodeInvalidType, `has type int`},
+		"huge is clipped": {map[string]any{"trial": strings.Repeat("x", 10000)}, events.CodeInvalidTrial, "…"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := events.Decode(tc.values)
-			if !errors.Is(err, events.ErrMalformed) {
-				t.Fatalf("err = %v, want ErrMalformed", err)
+			var me *events.MalformedError
+			if !errors.Is(err, events.ErrMalformed) || !errors.As(err, &me) || me.Code != tc.code {
+				t.Fatalf("err = %v, want ErrMalformed with code %s", err, tc.code)
 			}
 			if !strings.Contains(err.Error(), tc.reason) {
 				t.Fatalf("err = %q, want it to contain %q", err, tc.reason)

@@ -10,9 +10,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/metrics"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/plotfile"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/pubsubbridge"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/redisstream"
@@ -23,6 +26,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/httpapi"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/streamconsumer"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/telemetry"
 )
 
 // readBlock bounds how long one XREADGROUP waits, and so how long shutdown
@@ -33,8 +37,28 @@ const readBlock = time.Second
 // down in order: stop taking HTTP requests, commit the batch in hand, draw
 // the final plot, close Redis. It returns nil after a clean shutdown.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	tracing, err := telemetry.Setup(ctx, "bayes")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tracing.Shutdown(sctx); err != nil {
+			log.Warn("flushing traces", "err", err)
+		}
+	}()
+	reg := telemetry.NewRegistry()
+
 	rdb := redis.NewClient(cfg.Redis)
 	defer rdb.Close()
+	if tracing.Enabled {
+		if err := redisotel.InstrumentTracing(rdb, redisotel.WithDialFilter(true),
+			redisotel.WithCommandFilter(isBackgroundCommand),
+			redisotel.WithCommandsFilter(func(cmds []redis.Cmder) bool { return true })); err != nil {
+			return fmt.Errorf("instrumenting redis client: %w", err)
+		}
+	}
 
 	keys := redisstream.KeysFor(cfg.Stream)
 	ledger := redisstream.NewLedger(rdb, keys)
@@ -48,22 +72,28 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	plotter, err := plotfile.NewCoalescer(func(ctx context.Context, c model.Counts) error {
+	plotter, err := plotfile.NewCoalescer(metrics.NewPlots(reg).Render(func(ctx context.Context, c model.Counts) error {
 		s, err := snapshot(c)
 		if err != nil {
 			return err
 		}
 		return renderer.Render(ctx, s)
-	}, log)
+	}), log)
 	if err != nil {
 		return err
 	}
 
-	application, err := newApplication(cfg, ledger, consumer, plotter, log)
+	var applyOpts []command.Option
+	if tracing.Enabled {
+		applyOpts = append(applyOpts, command.WithTracing(cfg.Stream))
+	}
+	application, err := newApplication(cfg, ledger, consumer, plotter, log, applyOpts...)
 	if err != nil {
 		return err
 	}
-	runner, err := streamconsumer.New(consumer, application.Commands.ApplyBatch, streamconsumer.Config{
+	pipeline := metrics.NewPipeline(reg)
+	reg.MustRegister(metrics.NewCollector(consumer, application.Queries.CurrentModel))
+	runner, err := streamconsumer.New(pipeline.Source(consumer), pipeline.Applier(application.Commands.ApplyBatch), streamconsumer.Config{
 		BatchSize: cfg.BatchSize, Block: readBlock,
 		ClaimEvery: cfg.ClaimInterval, ClaimMinIdle: cfg.ClaimMinIdle,
 		TrimEvery: cfg.TrimInterval, StaleAfter: cfg.StaleConsumer,
@@ -87,7 +117,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	srv := &http.Server{
 		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),
-		Handler:           httpapi.NewHandler(application, log),
+		Handler:           httpapi.NewHandler(application, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), log),
 		ReadHeaderTimeout: 5 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
@@ -97,7 +127,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.InfoContext(ctx, "bayes started", "port", cfg.Port, "redis", redisconf.Describe(cfg.Redis),
 		"stream", cfg.Stream, "group", keys.Group, "consumer", cfg.ConsumerName, "channel", cfg.Channel,
-		"grid_points", cfg.GridPoints, "prior", cfg.Prior.String(), "graphs_dir", cfg.GraphsDir)
+		"grid_points", cfg.GridPoints, "prior", cfg.Prior.String(), "graphs_dir", cfg.GraphsDir, "tracing", tracing.Enabled)
 
 	// The plotter outlives the consumer so it draws the final state: it gets
 	// its own context, cancelled after the consumer has stopped.
@@ -133,8 +163,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return err
 }
 
-func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstream.Consumer, plotter command.StateListener, log *slog.Logger) (app.Application, error) {
-	apply, err := command.NewApplyBatchHandler(ledger, plotter, log)
+func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstream.Consumer, plotter command.StateListener, log *slog.Logger, opts ...command.Option) (app.Application, error) {
+	apply, err := command.NewApplyBatchHandler(ledger, plotter, log, opts...)
 	if err != nil {
 		return app.Application{}, err
 	}
@@ -150,4 +180,18 @@ func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstrea
 		Commands: app.Commands{ApplyBatch: apply},
 		Queries:  app.Queries{CurrentModel: current, Readiness: ready},
 	}, nil
+}
+
+// isBackgroundCommand tells the Redis tracing hook which commands to leave
+// out: the loop's polling and housekeeping (a blocking XREADGROUP every
+// second, claims, trims, lease renewals) would bury the spans that follow an
+// observation. The commit script is traced by the handler's own
+// per-observation "state.save" spans instead.
+func isBackgroundCommand(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "xreadgroup", "xautoclaim", "xinfo", "xlen", "xpending", "xtrim", "xgroup",
+		"ping", "evalsha", "eval", "set", "subscribe", "unsubscribe", "hmget":
+		return true
+	}
+	return false
 }

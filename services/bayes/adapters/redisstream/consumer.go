@@ -168,3 +168,34 @@ func (c *Consumer) RemoveStaleConsumers(ctx context.Context, idle time.Duration)
 
 // Ping checks that Redis answers; it implements query.Pinger.
 func (c *Consumer) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
+
+// GroupStats returns the group's lag and pending count and the length of
+// the dead-letter stream, for metrics. A group that does not exist yet has
+// everything in the stream as lag.
+func (c *Consumer) GroupStats(ctx context.Context) (lag, pending, deadLetters int64, err error) {
+	pipe := c.rdb.Pipeline()
+	groups := pipe.XInfoGroups(ctx, c.keys.Stream)
+	length := pipe.XLen(ctx, c.keys.Stream)
+	dead := pipe.XLen(ctx, c.keys.DeadLetter)
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	if err := dead.Err(); err != nil {
+		return 0, 0, 0, fmt.Errorf("XLEN %s: %w", c.keys.DeadLetter, err)
+	}
+	gs, gerr := groups.Result()
+	if gerr != nil {
+		if strings.Contains(gerr.Error(), "no such key") {
+			return 0, 0, dead.Val(), nil // no stream yet: nothing to lag behind
+		}
+		return 0, 0, 0, fmt.Errorf("XINFO GROUPS %s: %w", c.keys.Stream, gerr)
+	}
+	for _, g := range gs {
+		if g.Name == c.keys.Group {
+			lag := g.Lag
+			if lag < 0 { // Redis cannot tell after some deletions; the length bounds it
+				lag = length.Val()
+			}
+			return lag, g.Pending, dead.Val(), nil
+		}
+	}
+	return length.Val(), 0, dead.Val(), nil
+}

@@ -18,22 +18,27 @@ import (
 //
 // KEYS: stream, dead-letter stream, state hash. ARGV: group, then four
 // values per entry: id, kind ("w", "l" or "x" for dead-letter), reason,
-// raw fields as JSON. Returns {applied, skipped, dead, w, n}.
+// raw fields as JSON. Returns {applied, skipped, dead, w, n, outcomes}
+// where outcomes has one letter per entry: a(pplied), s(kipped), d(ead).
 var commitScript = redis.NewScript(`
 local group = ARGV[1]
 local dw, dn, skipped, dead = 0, 0, 0, 0
+local out = {}
 for i = 2, #ARGV, 4 do
   local id, kind = ARGV[i], ARGV[i+1]
   if redis.call('XACK', KEYS[1], group, id) == 1 then
     if kind == 'x' then
       redis.call('XADD', KEYS[2], '*', 'source_id', id, 'reason', ARGV[i+2], 'fields', ARGV[i+3])
       dead = dead + 1
+      out[#out+1] = 'd'
     else
       dn = dn + 1
       if kind == 'w' then dw = dw + 1 end
+      out[#out+1] = 'a'
     end
   else
     skipped = skipped + 1
+    out[#out+1] = 's'
   end
 end
 local w, n
@@ -44,7 +49,7 @@ else
   local s = redis.call('HMGET', KEYS[3], 'w', 'n')
   w, n = tonumber(s[1]) or 0, tonumber(s[2]) or 0
 end
-return {dn, skipped, dead, w, n}
+return {dn, skipped, dead, w, n, table.concat(out)}
 `)
 
 // Ledger commits batches of decisions; it implements command.Ledger.
@@ -71,16 +76,28 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.
 		}
 		args = append(args, d.ID, d.Trial.String(), "", "")
 	}
-	v, err := commitScript.Run(ctx, l.rdb, []string{l.keys.Stream, l.keys.DeadLetter, l.keys.State}, args...).Int64Slice()
+	v, err := commitScript.Run(ctx, l.rdb, []string{l.keys.Stream, l.keys.DeadLetter, l.keys.State}, args...).Slice()
 	if err != nil {
 		return command.CommitResult{}, fmt.Errorf("commit script: %w", err)
 	}
-	if len(v) != 5 {
-		return command.CommitResult{}, fmt.Errorf("commit script returned %d values, want 5", len(v))
+	if len(v) != 6 {
+		return command.CommitResult{}, fmt.Errorf("commit script returned %d values, want 6", len(v))
+	}
+	var n [5]int64
+	for i := range n {
+		x, ok := v[i].(int64)
+		if !ok {
+			return command.CommitResult{}, fmt.Errorf("commit script value %d is %T, want an integer", i, v[i])
+		}
+		n[i] = x
+	}
+	outcomes, _ := v[5].(string)
+	if len(outcomes) != len(batch) {
+		return command.CommitResult{}, fmt.Errorf("commit script reported %d outcomes for %d entries", len(outcomes), len(batch))
 	}
 	return command.CommitResult{
-		Applied: int(v[0]), Skipped: int(v[1]), DeadLettered: int(v[2]),
-		State: model.Counts{W: v[3], N: v[4]},
+		Applied: int(n[0]), Skipped: int(n[1]), DeadLettered: int(n[2]),
+		State: model.Counts{W: n[3], N: n[4]}, Outcomes: outcomes,
 	}, nil
 }
 

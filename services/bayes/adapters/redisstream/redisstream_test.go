@@ -78,7 +78,7 @@ func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := command.CommitResult{Applied: 3, DeadLettered: 2, State: model.Counts{W: 2, N: 3}}
+	want := command.CommitResult{Applied: 3, DeadLettered: 2, State: model.Counts{W: 2, N: 3}, Outcomes: "aaadd"}
 	if res != want {
 		t.Fatalf("commit = %+v, want %+v", res, want)
 	}
@@ -87,7 +87,7 @@ func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (command.CommitResult{Skipped: 5, State: model.Counts{W: 2, N: 3}}); res != want {
+	if want := (command.CommitResult{Skipped: 5, State: model.Counts{W: 2, N: 3}, Outcomes: "sssss"}); res != want {
 		t.Fatalf("second commit = %+v, want %+v", res, want)
 	}
 	if st, err := f.led.State(ctx); err != nil || st != (model.Counts{W: 2, N: 3}) {

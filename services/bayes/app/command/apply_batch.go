@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
@@ -24,10 +26,14 @@ type Delivery struct {
 type Decision struct {
 	ID     string
 	Trial  model.Trial
-	Reason string
+	Reason string // for people: what was wrong, quoting the entry
+	Code   string // for metrics: one of a few fixed reason codes
 	Raw    map[string]any
 	Event  events.Observation
 }
+
+// CodeNoFields is the reason code of an entry that has no fields left.
+const CodeNoFields = "no_fields"
 
 // DeadLetter reports whether the decision is to dead-letter the entry.
 func (d Decision) DeadLetter() bool { return d.Trial == 0 }
@@ -39,7 +45,17 @@ type CommitResult struct {
 	Skipped      int
 	DeadLettered int
 	State        model.Counts
+	// Outcomes has one byte per decision, in order: OutcomeApplied,
+	// OutcomeSkipped or OutcomeDeadLettered.
+	Outcomes string
 }
+
+// The bytes of CommitResult.Outcomes.
+const (
+	OutcomeApplied      = 'a'
+	OutcomeSkipped      = 's'
+	OutcomeDeadLettered = 'd'
+)
 
 // Ledger acknowledges entries and applies their effect in one atomic step,
 // so each entry changes the state exactly once however often it is
@@ -60,30 +76,41 @@ type ApplyBatchHandler struct {
 	ledger   Ledger
 	listener StateListener
 	log      *slog.Logger
+	tracer   trace.Tracer // nil: no spans
+	stream   string
 }
 
 // NewApplyBatchHandler rejects nil dependencies at start-up rather than
 // failing on the first event.
-func NewApplyBatchHandler(ledger Ledger, listener StateListener, log *slog.Logger) (*ApplyBatchHandler, error) {
+func NewApplyBatchHandler(ledger Ledger, listener StateListener, log *slog.Logger, opts ...Option) (*ApplyBatchHandler, error) {
 	if ledger == nil || listener == nil || log == nil {
 		return nil, errors.New("apply batch handler: nil ledger, listener or logger")
 	}
-	return &ApplyBatchHandler{ledger: ledger, listener: listener, log: log}, nil
+	h := &ApplyBatchHandler{ledger: ledger, listener: listener, log: log}
+	for _, o := range opts {
+		o(h)
+	}
+	return h, nil
 }
 
 // Decide turns a delivery into a decision; it never fails, since a
 // malformed entry is a decision too.
 func Decide(d Delivery) Decision {
 	if len(d.Values) == 0 {
-		return Decision{ID: d.ID, Reason: "entry has no fields (deleted from the stream while pending?)", Raw: d.Values}
+		return Decision{ID: d.ID, Reason: "entry has no fields (deleted from the stream while pending?)", Code: CodeNoFields, Raw: d.Values}
 	}
 	ev, err := events.Decode(d.Values)
 	if err != nil {
-		return Decision{ID: d.ID, Reason: err.Error(), Raw: d.Values}
+		code := events.CodeInvalidType
+		var me *events.MalformedError
+		if errors.As(err, &me) {
+			code = me.Code
+		}
+		return Decision{ID: d.ID, Reason: err.Error(), Code: code, Raw: d.Values}
 	}
 	t, err := model.ParseTrial(ev.Trial)
 	if err != nil { // events.Decode already checked; kept so the domain stays the authority
-		return Decision{ID: d.ID, Reason: err.Error(), Raw: d.Values}
+		return Decision{ID: d.ID, Reason: err.Error(), Code: events.CodeInvalidTrial, Raw: d.Values}
 	}
 	return Decision{ID: d.ID, Trial: t, Event: ev}
 }
@@ -95,18 +122,28 @@ func (h *ApplyBatchHandler) Handle(ctx context.Context, batch []Delivery) (Commi
 	if len(batch) == 0 {
 		return CommitResult{}, nil, nil
 	}
+	var spans *batchSpans
+	if h.tracer != nil {
+		spans = h.startProcess(ctx, batch)
+	}
 	decisions := make([]Decision, len(batch))
 	for i, d := range batch {
-		decisions[i] = Decide(d)
+		decisions[i] = h.decide(spans, i, d)
 	}
+	h.startSave(spans)
 	res, err := h.ledger.Commit(ctx, decisions)
+	h.end(spans, res, err)
 	if err != nil {
 		return CommitResult{}, decisions, fmt.Errorf("committing a batch of %d: %w", len(batch), err)
 	}
 	if res.DeadLettered > 0 {
-		for _, d := range decisions {
-			if d.DeadLetter() {
-				h.log.WarnContext(ctx, "event dead-lettered", "id", d.ID, "reason", d.Reason)
+		for i, d := range decisions {
+			if res.Outcomes[i] == OutcomeDeadLettered {
+				lctx := ctx
+				if spans != nil {
+					lctx = spans.ctx[i] // the log line carries the entry's trace id
+				}
+				h.log.WarnContext(lctx, "event dead-lettered", "id", d.ID, "reason", d.Reason, "code", d.Code)
 			}
 		}
 	}

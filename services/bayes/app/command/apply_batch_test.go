@@ -27,14 +27,17 @@ func (f *fakeLedger) Commit(_ context.Context, batch []command.Decision) (comman
 	for _, d := range batch {
 		if f.acked[d.ID] {
 			r.Skipped++
+			r.Outcomes += string(command.OutcomeSkipped)
 			continue
 		}
 		f.acked[d.ID] = true
 		if d.DeadLetter() {
 			r.DeadLettered++
+			r.Outcomes += string(command.OutcomeDeadLettered)
 			continue
 		}
 		r.Applied++
+		r.Outcomes += string(command.OutcomeApplied)
 		f.state = f.state.Observe(d.Trial)
 	}
 	r.State = f.state

@@ -14,10 +14,14 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
 
-// NewHandler returns the routes of bayes.
-func NewHandler(a app.Application, log *slog.Logger) http.Handler {
+// NewHandler returns the routes of bayes; metrics, when not nil, serves
+// GET /metrics.
+func NewHandler(a app.Application, metrics http.Handler, log *slog.Logger) http.Handler {
 	h := &handlers{app: a, log: log}
 	mux := http.NewServeMux()
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -30,7 +30,7 @@ func server(t *testing.T, redisErr error) *httptest.Server {
 	}
 	ready, _ := query.NewReadinessHandler(r)
 	a := app.Application{Queries: app.Queries{CurrentModel: cur, Readiness: ready}}
-	srv := httptest.NewServer(httpapi.NewHandler(a, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	srv := httptest.NewServer(httpapi.NewHandler(a, nil, slog.New(slog.NewTextHandler(io.Discard, nil))))
 	t.Cleanup(srv.Close)
 	return srv
 }

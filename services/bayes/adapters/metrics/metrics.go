@@ -1,0 +1,178 @@
+// Package metrics is bayes' Prometheus instrumentation: decorators that
+// count and time what flows through the consume loop and the plotter, and a
+// collector that reads the consumer group's lag and the model's belief from
+// Redis at scrape time, so every replica reports the same, current truth.
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/streamconsumer"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+)
+
+// Pipeline holds the consume-loop metrics.
+type Pipeline struct {
+	consumed  prometheus.Counter
+	applied   *prometheus.CounterVec
+	skipped   prometheus.Counter
+	dead      *prometheus.CounterVec
+	claimed   prometheus.Counter
+	batchSize prometheus.Histogram
+	latency   prometheus.Histogram
+	commitDur prometheus.Histogram
+	now       func() time.Time
+}
+
+// deadLetterCodes are every reason code an entry can be dead-lettered with.
+var deadLetterCodes = []string{
+	events.CodeMissingTrial, events.CodeInvalidTrial, events.CodeInvalidTimestamp, events.CodeInvalidType, command.CodeNoFields,
+}
+
+// NewPipeline registers the pipeline metrics with reg.
+func NewPipeline(reg prometheus.Registerer) *Pipeline {
+	p := &Pipeline{
+		consumed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edb_bayes_events_consumed_total",
+			Help: "Stream entries handed to a commit (read, recovered or claimed), applied or not.",
+		}),
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edb_bayes_events_applied_total",
+			Help: "Observations applied to the model, by trial.",
+		}, []string{"trial"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edb_bayes_events_skipped_total",
+			Help: "Entries delivered again after they had been applied (after a crash or a claim race); not counted twice.",
+		}),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edb_bayes_events_dead_lettered_total",
+			Help: "Malformed entries moved to the dead-letter stream, by reason.",
+		}, []string{"reason"}),
+		claimed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edb_bayes_events_claimed_total",
+			Help: "Entries claimed from consumers that held them too long (XAUTOCLAIM).",
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "edb_bayes_consume_batch_size",
+			Help:    "Entries per committed batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 8), // 1 .. 16384
+		}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "edb_bayes_event_latency_seconds",
+			Help:    "Time from the api accepting an observation (its ts field) to its application to the model.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+		commitDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "edb_bayes_commit_duration_seconds",
+			Help:    "Time one batch commit (the ack-and-apply script) took.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		now: time.Now,
+	}
+	reg.MustRegister(p.consumed, p.applied, p.skipped, p.dead, p.claimed, p.batchSize, p.latency, p.commitDur)
+	p.applied.WithLabelValues(model.Water.String())
+	p.applied.WithLabelValues(model.Land.String())
+	for _, c := range deadLetterCodes {
+		p.dead.WithLabelValues(c)
+	}
+	return p
+}
+
+// Applier wraps a as a streamconsumer.Applier that records every batch.
+func (p *Pipeline) Applier(a streamconsumer.Applier) streamconsumer.Applier {
+	return applier{next: a, p: p}
+}
+
+type applier struct {
+	next streamconsumer.Applier
+	p    *Pipeline
+}
+
+func (a applier) Handle(ctx context.Context, batch []command.Delivery) (command.CommitResult, []command.Decision, error) {
+	start := a.p.now()
+	res, decisions, err := a.next.Handle(ctx, batch)
+	if err != nil || len(batch) == 0 {
+		return res, decisions, err
+	}
+	now := a.p.now()
+	a.p.commitDur.Observe(now.Sub(start).Seconds())
+	a.p.consumed.Add(float64(len(batch)))
+	a.p.batchSize.Observe(float64(len(batch)))
+	a.p.skipped.Add(float64(res.Skipped))
+	for i, d := range decisions {
+		if i >= len(res.Outcomes) {
+			break
+		}
+		switch res.Outcomes[i] {
+		case command.OutcomeApplied:
+			a.p.applied.WithLabelValues(d.Trial.String()).Inc()
+			if ts := d.Event.PublishedAt; !ts.IsZero() {
+				a.p.latency.Observe(now.Sub(ts).Seconds())
+			}
+		case command.OutcomeDeadLettered:
+			a.p.dead.WithLabelValues(d.Code).Inc()
+		}
+	}
+	return res, decisions, nil
+}
+
+// Source wraps s so claimed entries are counted.
+func (p *Pipeline) Source(s streamconsumer.Source) streamconsumer.Source {
+	return source{Source: s, p: p}
+}
+
+type source struct {
+	streamconsumer.Source
+	p *Pipeline
+}
+
+func (s source) Claim(ctx context.Context, cursor string, minIdle time.Duration, count int) ([]command.Delivery, string, error) {
+	batch, next, err := s.Source.Claim(ctx, cursor, minIdle, count)
+	s.p.claimed.Add(float64(len(batch)))
+	return batch, next, err
+}
+
+// Plots holds the plotter's metrics.
+type Plots struct {
+	renders  *prometheus.CounterVec
+	duration prometheus.Histogram
+}
+
+// NewPlots registers the plot metrics with reg.
+func NewPlots(reg prometheus.Registerer) *Plots {
+	p := &Plots{
+		renders: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edb_bayes_plot_renders_total",
+			Help: "Plot renders (numbered PNG plus latest.png), by result.",
+		}, []string{"result"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "edb_bayes_plot_render_duration_seconds",
+			Help:    "Time one plot render took.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+	}
+	reg.MustRegister(p.renders, p.duration)
+	p.renders.WithLabelValues("ok")
+	p.renders.WithLabelValues("error")
+	return p
+}
+
+// Render wraps a render function so each call is counted and timed.
+func (p *Plots) Render(render func(context.Context, model.Counts) error) func(context.Context, model.Counts) error {
+	return func(ctx context.Context, c model.Counts) error {
+		start := time.Now()
+		err := render(ctx, c)
+		p.duration.Observe(time.Since(start).Seconds())
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		p.renders.WithLabelValues(result).Inc()
+		return err
+	}
+}
