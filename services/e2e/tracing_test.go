@@ -213,9 +213,12 @@ func traceChain(spans []span, id string) (bool, string) {
 	if !strings.Contains(server.Name, "/update_model/") {
 		return false, "server span named " + server.Name
 	}
+	// The api writes concurrent requests' XADDs in one pipeline (group
+	// commit); the pipeline's client span joins the trace of the first
+	// request of its batch. These requests are sequential: one per batch.
 	var xadd bool
 	for _, s := range spans {
-		if s.parent() == producer.id() && s.Kind == tracepb.Span_SPAN_KIND_CLIENT && strings.HasPrefix(strings.ToLower(s.Name), "xadd") {
+		if s.parent() == producer.id() && s.Kind == tracepb.Span_SPAN_KIND_CLIENT && strings.Contains(strings.ToLower(s.Name), "xadd") {
 			xadd = true
 		}
 	}

@@ -30,6 +30,7 @@ type Config struct {
 	StaleConsumer   time.Duration
 	GraphsDir       string
 	GraphsKeep      int
+	GraphsInterval  time.Duration
 	GridPoints      int
 	Prior           model.Prior
 	LogLevel        string
@@ -53,6 +54,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		StaleConsumer:   r.Duration("STALE_CONSUMER_AFTER", time.Hour, 0, 30*24*time.Hour),
 		GraphsDir:       r.String("GRAPHS_DIR", "graphs"),
 		GraphsKeep:      r.Int("GRAPHS_KEEP", 500, 0, 1_000_000),
+		GraphsInterval:  r.Duration("GRAPHS_MIN_INTERVAL", 500*time.Millisecond, 0, time.Minute),
 		GridPoints:      r.Int("GRID_POINTS", 120, model.MinGridPoints, 100_000),
 		LogLevel:        r.OneOf("LOG_LEVEL", "info", logging.Levels...),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),

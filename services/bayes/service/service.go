@@ -78,7 +78,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		return renderer.Render(ctx, s)
-	}), log)
+	}), log, plotfile.WithMinInterval(cfg.GraphsInterval))
 	if err != nil {
 		return err
 	}

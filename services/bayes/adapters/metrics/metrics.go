@@ -27,6 +27,11 @@ type Pipeline struct {
 	latency   prometheus.Histogram
 	commitDur prometheus.Histogram
 	now       func() time.Time
+
+	// Children resolved once: the label lookup would otherwise hash the
+	// label values for every event on the hot path.
+	appliedW, appliedL prometheus.Counter
+	deadBy             map[string]prometheus.Counter
 }
 
 // deadLetterCodes are every reason code an entry can be dead-lettered with.
@@ -75,10 +80,11 @@ func NewPipeline(reg prometheus.Registerer) *Pipeline {
 		now: time.Now,
 	}
 	reg.MustRegister(p.consumed, p.applied, p.skipped, p.dead, p.claimed, p.batchSize, p.latency, p.commitDur)
-	p.applied.WithLabelValues(model.Water.String())
-	p.applied.WithLabelValues(model.Land.String())
+	p.appliedW = p.applied.WithLabelValues(model.Water.String())
+	p.appliedL = p.applied.WithLabelValues(model.Land.String())
+	p.deadBy = make(map[string]prometheus.Counter, len(deadLetterCodes))
 	for _, c := range deadLetterCodes {
-		p.dead.WithLabelValues(c)
+		p.deadBy[c] = p.dead.WithLabelValues(c)
 	}
 	return p
 }
@@ -110,12 +116,20 @@ func (a applier) Handle(ctx context.Context, batch []command.Delivery) (command.
 		}
 		switch res.Outcomes[i] {
 		case command.OutcomeApplied:
-			a.p.applied.WithLabelValues(d.Trial.String()).Inc()
+			if d.Trial == model.Water {
+				a.p.appliedW.Inc()
+			} else {
+				a.p.appliedL.Inc()
+			}
 			if ts := d.Event.PublishedAt; !ts.IsZero() {
 				a.p.latency.Observe(now.Sub(ts).Seconds())
 			}
 		case command.OutcomeDeadLettered:
-			a.p.dead.WithLabelValues(d.Code).Inc()
+			if c, ok := a.p.deadBy[d.Code]; ok {
+				c.Inc()
+			} else {
+				a.p.dead.WithLabelValues(d.Code).Inc()
+			}
 		}
 	}
 	return res, decisions, nil

@@ -260,9 +260,11 @@ func TestCoalescerWithRenderer(t *testing.T) {
 	for n := int64(1); n <= 2000; n++ {
 		c.Notify(model.Counts{W: n * 7 / 10, N: n})
 	}
-	waitFor(t, "n_2000_w_1400.png", func() bool {
+	// The numbered file is renamed into place before latest.png: wait for both.
+	waitFor(t, "n_2000_w_1400.png and latest.png", func() bool {
 		_, err := readIfExists(dir + "/n_2000_w_1400.png")
-		return err == nil
+		_, lerr := readIfExists(dir + "/latest.png")
+		return err == nil && lerr == nil
 	})
 	decodePNG(t, dir+"/latest.png")
 	if s := r.Stats(); s.Renders > 10 {
@@ -271,3 +273,58 @@ func TestCoalescerWithRenderer(t *testing.T) {
 }
 
 func readIfExists(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// With a minimum interval, a second draw waits for it and then draws the
+// newest state: a steady stream costs one image per interval.
+func TestCoalescerMinInterval(t *testing.T) {
+	var mu sync.Mutex
+	var starts []time.Time
+	var drawn []model.Counts
+	render := func(_ context.Context, c model.Counts) error {
+		mu.Lock()
+		defer mu.Unlock()
+		starts, drawn = append(starts, time.Now()), append(drawn, c)
+		return nil
+	}
+	const gap = 150 * time.Millisecond
+	c, err := plotfile.NewCoalescer(render, discard, plotfile.WithMinInterval(gap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	c.Notify(model.Counts{W: 1, N: 1})
+	waitFor := func(n int) {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			mu.Lock()
+			got := len(drawn)
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d draws, want %d", got, n)
+			}
+			time.Sleep(time.Millisecond) // poll interval; the deadline bounds it
+		}
+	}
+	waitFor(1)
+	for i := int64(2); i <= 50; i++ {
+		c.Notify(model.Counts{W: i, N: i})
+	}
+	waitFor(2)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(drawn) != 2 || drawn[1] != (model.Counts{W: 50, N: 50}) {
+		t.Fatalf("drew %v; want the first state, then the newest", drawn)
+	}
+	if gotGap := starts[1].Sub(starts[0]); gotGap < gap {
+		t.Fatalf("second draw started %s after the first, before the %s minimum", gotGap, gap)
+	}
+}

@@ -18,8 +18,10 @@ import (
 
 type fakeRedis struct{ err error }
 
-func (f fakeRedis) State(context.Context) (model.Counts, error) { return model.Counts{W: 7, N: 10}, f.err }
-func (f fakeRedis) Ping(context.Context) error                  { return f.err }
+func (f fakeRedis) State(context.Context) (model.Counts, error) {
+	return model.Counts{W: 7, N: 10}, f.err
+}
+func (f fakeRedis) Ping(context.Context) error { return f.err }
 
 func server(t *testing.T, redisErr error) *httptest.Server {
 	t.Helper()

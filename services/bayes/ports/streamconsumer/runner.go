@@ -86,7 +86,10 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// session runs until the first error.
+// session runs until the first error. A reader goroutine fetches the next
+// batch while this one commits the current one, so Redis' work on the read
+// and the decoding here overlap with the commit; at most two batches are
+// read and not yet committed, and those stay pending if anything fails.
 func (r *Runner) session(ctx context.Context) error {
 	if err := r.src.EnsureGroup(ctx); err != nil {
 		return err
@@ -94,11 +97,21 @@ func (r *Runner) session(ctx context.Context) error {
 	if err := r.recoverOwn(ctx); err != nil {
 		return err
 	}
+	rctx, stopReader := context.WithCancel(ctx)
+	batches := make(chan []command.Delivery, 1)
+	readErr := make(chan error, 1)
+	go r.readAhead(rctx, batches, readErr)
+	defer func() {
+		stopReader()
+		for range batches { // let the reader finish; what it read stays pending
+		}
+	}()
+
 	now := time.Now()
 	nextClaim, nextTrim := now, now.Add(r.cfg.TrimEvery)
 	cursor := "0-0"
-	for ctx.Err() == nil {
-		if now := time.Now(); !now.Before(nextClaim) {
+	for {
+		if now := time.Now(); !now.Before(nextClaim) && ctx.Err() == nil {
 			var err error
 			if cursor, err = r.claim(ctx, cursor); err != nil {
 				return err
@@ -108,7 +121,7 @@ func (r *Runner) session(ctx context.Context) error {
 				r.removeStale(ctx)
 			}
 		}
-		if r.cfg.TrimEvery > 0 && !time.Now().Before(nextTrim) {
+		if r.cfg.TrimEvery > 0 && !time.Now().Before(nextTrim) && ctx.Err() == nil {
 			if n, err := r.src.Trim(ctx); err != nil {
 				r.log.WarnContext(ctx, "stream consumer: trim failed", "err", err)
 			} else if n > 0 {
@@ -116,18 +129,38 @@ func (r *Runner) session(ctx context.Context) error {
 			}
 			nextTrim = time.Now().Add(r.cfg.TrimEvery)
 		}
-		batch, err := r.src.ReadNew(ctx, r.cfg.BatchSize, r.cfg.Block)
-		if err != nil {
+		batch, ok := <-batches
+		if !ok {
+			// The reader stopped: shutdown (every batch it read has been
+			// committed above) or a read error.
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			return <-readErr
 		}
 		if err := r.process(ctx, batch); err != nil {
 			return err
 		}
 	}
-	return nil
+}
+
+// readAhead reads new entries until ctx ends or a read fails, handing every
+// result, empty ones included (they pace the maintenance above), to out.
+// It closes out when it stops.
+func (r *Runner) readAhead(ctx context.Context, out chan<- []command.Delivery, errc chan<- error) {
+	defer close(out)
+	for ctx.Err() == nil {
+		batch, err := r.src.ReadNew(ctx, r.cfg.BatchSize, r.cfg.Block)
+		if err != nil {
+			if ctx.Err() == nil {
+				errc <- err
+			}
+			return
+		}
+		// Sent even after ctx ended: a batch already read is committed
+		// rather than left for a claim.
+		out <- batch
+	}
 }
 
 // recoverOwn finishes what a previous run under the same name left pending.

@@ -1,0 +1,292 @@
+// Command bench measures event-driven-bayes against references taken in the
+// same run on the same machine, and prints each figure with its reference
+// and their ratio: the machine is noisy, ratios measured side by side are
+// what can be compared. It starts everything it needs on loopback
+// (redis-server, the api and bayes binaries, a bare Fiber server) and uses
+// wrk and redis-benchmark from Debian's packages as load generators.
+//
+//	bench -api bin/api -bayes bin/bayes [-short]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+type settings struct {
+	apiBin, bayesBin string
+	apiDur           time.Duration
+	drainEvents      int
+	systemDur        time.Duration
+	latencyRate      int
+	latencyDur       time.Duration
+	conns            int
+}
+
+func main() {
+	var s settings
+	short := flag.Bool("short", false, "a quick run (CI): shorter durations, a smaller backlog")
+	bare := flag.String("bare-server", "", "internal: serve the bare Fiber reference handler on this address")
+	flag.StringVar(&s.apiBin, "api", "bin/api", "api binary")
+	flag.StringVar(&s.bayesBin, "bayes", "bin/bayes", "bayes binary")
+	flag.IntVar(&s.conns, "connections", 64, "HTTP connections of the load generator")
+	flag.Parse()
+	if *bare != "" {
+		serveBare(*bare)
+		return
+	}
+	s.apiDur, s.drainEvents, s.systemDur, s.latencyRate, s.latencyDur = 10*time.Second, 1_000_000, 30*time.Second, 1000, 10*time.Second
+	if *short {
+		s.apiDur, s.drainEvents, s.systemDur, s.latencyDur = 3*time.Second, 100_000, 6*time.Second, 3*time.Second
+	}
+	for _, tool := range []string{"redis-server", "redis-benchmark", "wrk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			log.Fatalf("%s not found: apt-get install -y redis-server wrk", tool)
+		}
+	}
+	host, _ := os.Hostname()
+	fmt.Printf("event-driven-bayes bench, %s, %s, %d CPUs, %s, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"),
+		host, runtime.NumCPU(), cpuModel(), redisVersion())
+
+	var rows []row
+	rows = append(rows, benchAPI(s))
+	drain, mem := benchDrain(s)
+	rows = append(rows, drain)
+	rows = append(rows, benchSystem(s))
+	rows = append(rows, benchLatency(s))
+	rows = append(rows, mem)
+	printTable(rows)
+	for _, r := range rows {
+		if !r.ok {
+			fmt.Println("\nsome targets were missed (see the verdict column); bench reports, it does not fail")
+			break
+		}
+	}
+}
+
+// row is one line of the report.
+type row struct {
+	figure, reference, value, refValue, ratio, target string
+	ok                                                bool
+}
+
+func printTable(rows []row) {
+	fmt.Println("| figure | reference (same run) | figure value | reference value | ratio | target | met |")
+	fmt.Println("| --- | --- | --- | --- | --- | --- | --- |")
+	for _, r := range rows {
+		met := "yes"
+		if !r.ok {
+			met = "NO"
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", r.figure, r.reference, r.value, r.refValue, r.ratio, r.target, met)
+	}
+}
+
+// --- processes --------------------------------------------------------------
+
+type proc struct {
+	cmd  *exec.Cmd
+	port int
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func start(bin string, port int, env ...string) *proc {
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), append([]string{"PORT=" + strconv.Itoa(port), "LOG_LEVEL=warn"}, env...)...)
+	cmd.Stderr, cmd.Stdout = os.Stderr, nil
+	if err := cmd.Start(); err != nil {
+		log.Fatalf("starting %s: %v", bin, err)
+	}
+	p := &proc{cmd: cmd, port: port}
+	waitHTTP(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	return p
+}
+
+func (p *proc) stop() {
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func waitHTTP(url string) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, err := exec.Command("curl", "-fsS", "-o", "/dev/null", url).CombinedOutput(); err == nil {
+			return
+		} else if time.Now().After(deadline) {
+			log.Fatalf("%s: %v %s", url, err, out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log.Fatalf("%s did not answer within 20s", url)
+}
+
+type redisServer struct {
+	*proc
+	rdb *redis.Client
+	url string
+	dir string
+}
+
+// startRedis runs redis-server as the docker compose setup does: AOF with
+// fsync every second.
+func startRedis() *redisServer {
+	dir, err := os.MkdirTemp("", "edb-bench-redis")
+	if err != nil {
+		log.Fatal(err)
+	}
+	port := freePort()
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--loglevel", "warning")
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	r := &redisServer{proc: &proc{cmd: cmd, port: port}, url: fmt.Sprintf("redis://127.0.0.1:%d/0", port), dir: dir}
+	r.rdb = redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), PoolSize: 64})
+	deadline := time.Now().Add(10 * time.Second)
+	for r.rdb.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			log.Fatal("redis-server did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return r
+}
+
+func (r *redisServer) stop() {
+	_ = r.rdb.Close()
+	r.proc.stop()
+	_ = os.RemoveAll(r.dir)
+}
+
+// --- load generators -----------------------------------------------------------
+
+var (
+	wrkRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkNon2xx = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	wrkErrors = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+// wrk runs wrk against url and returns requests/s and the count of
+// responses that were not 2xx plus socket errors.
+func wrk(url string, conns int, d time.Duration) (float64, int) {
+	out, err := exec.Command("wrk", "-t2", "-c"+strconv.Itoa(conns), "-d"+d.String(), "--latency", url).CombinedOutput()
+	if err != nil {
+		log.Fatalf("wrk: %v\n%s", err, out)
+	}
+	m := wrkRPS.FindSubmatch(out)
+	if m == nil {
+		log.Fatalf("wrk printed no rate:\n%s", out)
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	bad := 0
+	if m := wrkNon2xx.FindSubmatch(out); m != nil {
+		n, _ := strconv.Atoi(string(m[1]))
+		bad += n
+	}
+	if m := wrkErrors.FindSubmatch(out); m != nil {
+		for _, g := range m[1:] {
+			n, _ := strconv.Atoi(string(g))
+			bad += n
+		}
+	}
+	return rps, bad
+}
+
+// --- the bare reference ------------------------------------------------------
+
+// serveBare is the reference for the api: the same route and JSON answer
+// from a Fiber handler that does no I/O.
+func serveBare(addr string) {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/update_model/:trial", func(c *fiber.Ctx) error {
+		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": "0-0", "trial": c.Params("trial"), "stream": "update_model"})
+	})
+	log.Fatal(app.Listen(addr))
+}
+
+func startBare() *proc {
+	self, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	port := freePort()
+	cmd := exec.Command(self, "-bare-server", fmt.Sprintf("127.0.0.1:%d", port))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	waitHTTP(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	return &proc{cmd: cmd, port: port}
+}
+
+// --- helpers -----------------------------------------------------------------
+
+func rssKiB(pid int) int {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			n, _ := strconv.Atoi(strings.Fields(l)[1])
+			return n
+		}
+	}
+	return 0
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			return strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+		}
+	}
+	return "unknown CPU"
+}
+
+func redisVersion() string {
+	out, _ := exec.Command("redis-server", "--version").Output()
+	f := strings.Fields(string(out))
+	for _, x := range f {
+		if strings.HasPrefix(x, "v=") {
+			return "Redis " + strings.TrimPrefix(x, "v=")
+		}
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func stateN(ctx context.Context, rdb *redis.Client, stream string) int64 {
+	n, _ := rdb.HGet(ctx, stream+":model:default", "n").Int64()
+	return n
+}

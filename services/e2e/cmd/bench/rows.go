@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const stream = "update_model"
+
+// benchAPI: requests/s of GET /update_model/w, every one stored in Redis,
+// against a bare Fiber handler, alternating so drift hits both alike.
+func benchAPI(s settings) row {
+	r := startRedis()
+	defer r.stop()
+	bare := startBare()
+	defer bare.stop()
+	api := start(s.apiBin, freePort(), "REDIS_URL="+r.url)
+	defer api.stop()
+
+	var apiRPS, bareRPS []float64
+	var bad int
+	for range 2 {
+		b, _ := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", bare.port), s.conns, s.apiDur)
+		a, n := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", api.port), s.conns, s.apiDur)
+		bareRPS, apiRPS, bad = append(bareRPS, b), append(apiRPS, a), bad+n
+	}
+	stored := r.rdb.XLen(context.Background(), stream).Val()
+	a, b := mean(apiRPS), mean(bareRPS)
+	ratio := a / b
+	return row{
+		figure: fmt.Sprintf("api GET /update_model/w, req/s (%d non-201; %d stored)", bad, stored), reference: "bare Fiber handler, no I/O",
+		value: fmt.Sprintf("%.0f", a), refValue: fmt.Sprintf("%.0f", b), ratio: fmt.Sprintf("%.2f", ratio),
+		target: "≥ 0.75", ok: ratio >= 0.75 && bad == 0,
+	}
+}
+
+var benchRPS = regexp.MustCompile(`([0-9.]+) requests per second`)
+
+// benchDrain: events/s bayes applies while draining a backlog, against
+// redis-benchmark's pipelined XADD on the same Redis; and bayes' resident
+// memory after 10,000 and after all events.
+func benchDrain(s settings) (row, row) {
+	r := startRedis()
+	defer r.stop()
+	ctx := context.Background()
+
+	out, err := exec.Command("redis-benchmark", "-p", strconv.Itoa(r.port), "-P", "16", "-c", "50",
+		"-n", strconv.Itoa(s.drainEvents), "-q", "XADD", "benchref", "*", "trial", "w").CombinedOutput()
+	if err != nil {
+		log.Fatalf("redis-benchmark: %v %s", err, out)
+	}
+	m := benchRPS.FindAllSubmatch(out, -1)
+	if m == nil {
+		log.Fatalf("redis-benchmark printed no rate: %s", out)
+	}
+	ref, _ := strconv.ParseFloat(string(m[len(m)-1][1]), 64)
+	r.rdb.Del(ctx, "benchref")
+
+	// The backlog, as the api writes it.
+	now := time.Now().UnixMicro()
+	for done := 0; done < s.drainEvents; {
+		pipe := r.rdb.Pipeline()
+		for i := 0; i < 10_000 && done < s.drainEvents; i++ {
+			trial := "l"
+			if done%10 < 7 {
+				trial = "w"
+			}
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"trial", trial, "ts", strconv.FormatInt(now, 10), "source", "api"}})
+			done++
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	bayes := start(s.bayesBin, freePort(), "REDIS_URL="+r.url, "GRAPHS_DIR="+tempDir(), "CONSUMER_NAME=bench")
+	defer bayes.stop()
+	var t0, t1 time.Time
+	var rss10k, rssEnd int
+	target := int64(s.drainEvents)
+	for {
+		n := stateN(ctx, r.rdb, stream)
+		if n > 0 && t0.IsZero() {
+			t0 = time.Now()
+		}
+		if n >= 10_000 && rss10k == 0 {
+			rss10k = rssKiB(bayes.cmd.Process.Pid)
+		}
+		if n >= target {
+			t1 = time.Now()
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	// Let the process settle (a plot may be drawing) before reading memory.
+	time.Sleep(2 * time.Second)
+	rssEnd = rssKiB(bayes.cmd.Process.Pid)
+	rate := float64(target) / t1.Sub(t0).Seconds()
+	ratio := rate / ref
+	memRatio := float64(rssEnd) / float64(rss10k)
+	return row{
+			figure: fmt.Sprintf("bayes drain of a %d-event backlog, events/s", s.drainEvents), reference: "redis-benchmark -P 16 -c 50 XADD",
+			value: fmt.Sprintf("%.0f", rate), refValue: fmt.Sprintf("%.0f", ref), ratio: fmt.Sprintf("%.2f", ratio),
+			target: "≥ 0.6", ok: ratio >= 0.6,
+		}, row{
+			figure: fmt.Sprintf("bayes RSS after %d events", s.drainEvents), reference: "RSS after 10,000 events",
+			value: fmt.Sprintf("%.1f MiB", float64(rssEnd)/1024), refValue: fmt.Sprintf("%.1f MiB", float64(rss10k)/1024),
+			ratio: fmt.Sprintf("%.2f", memRatio), target: "≤ 1.1", ok: memRatio <= 1.1,
+		}
+}
+
+// benchSystem: the api at its peak rate with bayes consuming; the lag is
+// sampled every second and must not grow.
+func benchSystem(s settings) row {
+	r := startRedis()
+	defer r.stop()
+	api := start(s.apiBin, freePort(), "REDIS_URL="+r.url)
+	defer api.stop()
+	bayes := start(s.bayesBin, freePort(), "REDIS_URL="+r.url, "GRAPHS_DIR="+tempDir(), "CONSUMER_NAME=bench")
+	defer bayes.stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	var lags []int64
+	var mu sync.Mutex
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if gs, err := r.rdb.XInfoGroups(ctx, stream).Result(); err == nil && len(gs) > 0 {
+					mu.Lock()
+					lags = append(lags, gs[0].Lag+gs[0].Pending)
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	rps, bad := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", api.port), s.conns, s.systemDur)
+	cancel()
+	<-done
+	third := max(len(lags)/3, 1)
+	first, last := maxOf(lags[:third]), maxOf(lags[len(lags)-third:])
+	bounded := last <= max(2*first, 5_000)
+	return row{
+		figure:    fmt.Sprintf("whole system at the api's peak for %s: %.0f req/s, %d non-201", s.systemDur, rps, bad),
+		reference: "consumer lag+pending, max of first third of samples", value: fmt.Sprintf("last third max %d", last),
+		refValue: fmt.Sprintf("%d", first), ratio: fmt.Sprintf("%.2f", float64(last)/float64(max(first, 1))),
+		target: "bounded, 0 non-201", ok: bounded && bad == 0,
+	}
+}
+
+// benchLatency: at a steady request rate, the time from the api's 201 to the
+// observation being part of the model (visible in GET /model), against a
+// Redis PING round trip measured under the same load.
+//
+// A fresh stream with one bayes applies entries in stream order, so the
+// entry with the k-th smallest id is visible once the stored n reaches k; a
+// watcher samples n, and each request's latency is the first sample with n
+// at or above its rank, minus the time its 201 arrived.
+func benchLatency(s settings) row {
+	r := startRedis()
+	defer r.stop()
+	api := start(s.apiBin, freePort(), "REDIS_URL="+r.url)
+	defer api.stop()
+	bayes := start(s.bayesBin, freePort(), "REDIS_URL="+r.url, "GRAPHS_DIR="+tempDir(), "CONSUMER_NAME=bench")
+	defer bayes.stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	type sample struct {
+		at time.Time
+		n  int64
+	}
+	var samples []sample
+	watcher := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
+	defer watcher.Close()
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		last := int64(-1)
+		for ctx.Err() == nil {
+			n := stateN(ctx, watcher, stream)
+			if n != last {
+				samples = append(samples, sample{time.Now(), n})
+				last = n
+			}
+			time.Sleep(200 * time.Microsecond) // sampling resolution; keeps the watcher from loading Redis
+		}
+	}()
+	var pings []time.Duration
+	pingDone := make(chan struct{})
+	go func() {
+		defer close(pingDone)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				start := time.Now()
+				if r.rdb.Ping(ctx).Err() == nil {
+					pings = append(pings, time.Since(start))
+				}
+			}
+		}
+	}()
+
+	type answer struct {
+		id string
+		at time.Time
+	}
+	var mu sync.Mutex
+	var answers []answer
+	var failed atomic.Int64
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 5 * time.Second}
+	url := fmt.Sprintf("http://127.0.0.1:%d/update_model/w", api.port)
+	interval := time.Second / time.Duration(s.latencyRate)
+	var wg sync.WaitGroup
+	tick := time.NewTicker(interval)
+	end := time.Now().Add(s.latencyDur)
+	for now := range tick.C {
+		if now.After(end) {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := client.Get(url)
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			at := time.Now()
+			var body struct{ ID string }
+			err = jsonDecode(resp, &body)
+			if err != nil || resp.StatusCode != http.StatusCreated {
+				failed.Add(1)
+				return
+			}
+			mu.Lock()
+			answers = append(answers, answer{body.ID, at})
+			mu.Unlock()
+		}()
+	}
+	tick.Stop()
+	wg.Wait()
+	total := int64(len(answers))
+	deadline := time.Now().Add(30 * time.Second)
+	for stateN(ctx, r.rdb, stream) < total && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-watchDone
+	<-pingDone
+
+	slices.SortFunc(answers, func(a, b answer) int { return compareIDs(a.id, b.id) })
+	var lat []time.Duration
+	j := 0
+	for k, a := range answers {
+		rank := int64(k + 1)
+		for j < len(samples) && samples[j].n < rank {
+			j++
+		}
+		if j == len(samples) {
+			break
+		}
+		lat = append(lat, max(samples[j].at.Sub(a.at), 0))
+	}
+	p50, p99 := pct(lat, 50), pct(lat, 99)
+	ping50, ping99 := pct(pings, 50), pct(pings, 99)
+	return row{
+		figure: fmt.Sprintf("201 → visible in /model at %d req/s (%d measured, %d failed): p50 / p99",
+			s.latencyRate, len(lat), failed.Load()),
+		reference: "Redis PING round trip under the same load: p50 / p99",
+		value:     fmt.Sprintf("%s / %s", ms(p50), ms(p99)), refValue: fmt.Sprintf("%s / %s", ms(ping50), ms(ping99)),
+		ratio:  fmt.Sprintf("%.1f / %.1f", ratioD(p50, ping50), ratioD(p99, ping99)),
+		target: "p99 ≤ 20 ms", ok: p99 <= 20*time.Millisecond && failed.Load() == 0 && len(lat) == len(answers),
+	}
+}
+
+// compareIDs orders stream ids "ms-seq" numerically.
+func compareIDs(a, b string) int {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	ai, _ := strconv.ParseUint(am, 10, 64)
+	bi, _ := strconv.ParseUint(bm, 10, 64)
+	if ai != bi {
+		return cmpU(ai, bi)
+	}
+	aj, _ := strconv.ParseUint(as, 10, 64)
+	bj, _ := strconv.ParseUint(bs, 10, 64)
+	return cmpU(aj, bj)
+}
+
+func cmpU(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
