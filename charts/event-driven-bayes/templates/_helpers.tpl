@@ -1,0 +1,151 @@
+{{/*
+Names. The release's fullname prefixes every object; components append
+-api, -bayes, -redis, -graphs.
+*/}}
+{{- define "edb.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "edb.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "edb.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Object names per component; StatefulSet names leave room for "-NN". */}}
+{{- define "edb.api.fullname" -}}{{ include "edb.fullname" . | trunc 55 | trimSuffix "-" }}-api{{- end }}
+{{- define "edb.bayes.fullname" -}}{{ include "edb.fullname" . | trunc 50 | trimSuffix "-" }}-bayes{{- end }}
+{{- define "edb.redis.fullname" -}}{{ include "edb.fullname" . | trunc 50 | trimSuffix "-" }}-redis{{- end }}
+
+{{/*
+Labels. Call with (dict "ctx" $ "component" "api").
+*/}}
+{{- define "edb.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "edb.name" .ctx }}
+app.kubernetes.io/instance: {{ .ctx.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "edb.labels" -}}
+helm.sh/chart: {{ include "edb.chart" .ctx }}
+{{ include "edb.selectorLabels" . }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: {{ include "edb.name" .ctx }}
+{{- end }}
+
+{{/*
+Image reference: repository:tag, the tag defaulting to the chart's
+appVersion. A tag may carry a digest (tag@sha256:...), as skaffold sets it.
+Call with (dict "ctx" $ "image" .Values.api.image).
+*/}}
+{{- define "edb.image" -}}
+{{- $tag := .image.tag | default .ctx.Chart.AppVersion | toString }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+
+{{- define "edb.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "edb.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret and key that hold the Redis password. */}}
+{{- define "edb.redis.secretName" -}}
+{{- default (include "edb.redis.fullname" .) .Values.redis.auth.existingSecret }}
+{{- end }}
+
+{{- define "edb.redis.secretKey" -}}
+{{- if .Values.redis.auth.existingSecret }}
+{{- .Values.redis.auth.existingSecretPasswordKey }}
+{{- else -}}
+redis-password
+{{- end }}
+{{- end }}
+
+{{/*
+The Redis variables api and bayes both read (platform/redisconf): host and
+port of the headless Service, and the password from the Secret. REDIS_URL is
+not used so the password never appears in a value.
+*/}}
+{{- define "edb.redisEnv" -}}
+- name: REDIS_HOST
+  value: {{ include "edb.redis.fullname" . | quote }}
+- name: REDIS_PORT
+  value: {{ .Values.redis.port | quote }}
+- name: REDIS_DB
+  value: "0"
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "edb.redis.secretName" . }}
+      key: {{ include "edb.redis.secretKey" . }}
+- name: REDIS_STREAM
+  value: {{ .Values.redis.stream | quote }}
+{{- end }}
+
+{{/*
+Standard OpenTelemetry variables, only when tracing is enabled.
+Call with (dict "ctx" $ "service" "api").
+*/}}
+{{- define "edb.otelEnv" -}}
+{{- if .ctx.Values.tracing.enabled }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .ctx.Values.tracing.endpoint | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .service | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ .ctx.Values.tracing.sampler | quote }}
+{{- with .ctx.Values.tracing.samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "k8s.pod.name=$(K8S_POD_NAME),k8s.namespace.name={{ .ctx.Release.Namespace }},service.version={{ .ctx.Chart.AppVersion }}"
+{{- end }}
+{{- end }}
+
+{{/*
+Pod annotations for Prometheus' kubernetes-pods discovery.
+Call with (dict "ctx" $ "port" 8000).
+*/}}
+{{- define "edb.scrapeAnnotations" -}}
+{{- if .ctx.Values.metrics.enabled }}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: {{ .ctx.Values.metrics.path | quote }}
+{{- end }}
+{{- end }}
+
+{{/* An HTTP probe on the container's named port. */}}
+{{- define "edb.httpProbe" -}}
+httpGet:
+  path: {{ .path }}
+  port: http
+initialDelaySeconds: {{ .probe.initialDelaySeconds }}
+periodSeconds: {{ .probe.periodSeconds }}
+timeoutSeconds: {{ .probe.timeoutSeconds }}
+failureThreshold: {{ .probe.failureThreshold }}
+{{- end }}
+
+{{/* The claim bayes mounts at graphs.dir. */}}
+{{- define "edb.graphs.claimName" -}}
+{{- default (printf "%s-graphs" (include "edb.fullname" .)) .Values.graphs.persistence.existingClaim }}
+{{- end }}
