@@ -18,6 +18,12 @@ const (
 	DefaultPublishTimeout  = 2 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultMaxRequestBytes: the endpoints take no body; 4 KiB covers a
+	// client that sends a small one anyway.
+	DefaultMaxRequestBytes = 4 << 10
+	// DefaultRateLimit is off, so benchmarks and a default setup behind one
+	// proxy address are never throttled; deployments facing clients set it.
+	DefaultRateLimit = 0
 )
 
 // Config is everything the api reads from its environment, read once at
@@ -26,7 +32,7 @@ type Config struct {
 	// Port is the TCP port the HTTP server listens on (PORT).
 	Port int
 	// Redis are the client options from REDIS_URL, or REDIS_HOST, REDIS_PORT,
-	// REDIS_DB and REDIS_PASSWORD (see platform/redisconf).
+	// REDIS_DB, REDIS_USERNAME and REDIS_PASSWORD (see platform/redisconf).
 	Redis *redis.Options
 	// Stream is the Redis Stream observations are appended to (REDIS_STREAM).
 	Stream string
@@ -38,6 +44,14 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight requests may take to finish
 	// after SIGTERM (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// MaxRequestBytes is the largest request body accepted; larger gets 413
+	// (MAX_REQUEST_BYTES).
+	MaxRequestBytes int
+	// RateLimit is the sustained requests per second allowed per client IP,
+	// 0 for no limit (RATE_LIMIT); RateLimitBurst is how many a client may
+	// send at once (RATE_LIMIT_BURST, default RateLimit). Over it: 429.
+	RateLimit      int
+	RateLimitBurst int
 }
 
 // LoadConfig reads the configuration through lookup (os.LookupEnv in
@@ -54,7 +68,12 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		PublishTimeout:  r.Duration("PUBLISH_TIMEOUT", DefaultPublishTimeout, 10*time.Millisecond, 10*time.Second),
 		LogLevel:        r.OneOf("LOG_LEVEL", DefaultLogLevel, logging.Levels...),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 100*time.Millisecond, 5*time.Minute),
+		MaxRequestBytes: r.Int("MAX_REQUEST_BYTES", DefaultMaxRequestBytes, 1, 64<<20),
+		RateLimit:       r.Int("RATE_LIMIT", DefaultRateLimit, 0, 10_000_000),
 	}
+	// One second's worth by default: a client may spend its whole second at
+	// once, but not more.
+	cfg.RateLimitBurst = r.Int("RATE_LIMIT_BURST", cfg.RateLimit, 1, 10_000_000)
 	if strings.ContainsAny(cfg.Stream, " \t\r\n") {
 		r.Fail("REDIS_STREAM", cfg.Stream, "a stream name without white space")
 	}

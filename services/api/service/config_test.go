@@ -18,8 +18,13 @@ func TestLoadConfigDefaults(t *testing.T) {
 		cfg.LogLevel != "info" || cfg.ShutdownTimeout != 10*time.Second {
 		t.Errorf("defaults = %+v", cfg)
 	}
-	if cfg.Redis == nil || cfg.Redis.Addr != "localhost:6379" || cfg.Redis.DB != 0 || cfg.Redis.Password != "" {
+	if cfg.Redis == nil || cfg.Redis.Addr != "localhost:6379" || cfg.Redis.DB != 0 || cfg.Redis.Password != "" || cfg.Redis.Username != "" {
 		t.Errorf("default redis options = %+v", cfg.Redis)
+	}
+	// No rate limit unless asked for: benchmarks and a default setup behind
+	// one proxy address must not be throttled.
+	if cfg.MaxRequestBytes != 4096 || cfg.RateLimit != 0 || cfg.RateLimitBurst != 0 {
+		t.Errorf("limits = %d bytes, %d/s burst %d; want 4096, off", cfg.MaxRequestBytes, cfg.RateLimit, cfg.RateLimitBurst)
 	}
 }
 
@@ -38,6 +43,37 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		if cfg.Port != 18000 || cfg.Stream != "obs" || cfg.PublishTimeout != 750*time.Millisecond ||
 			cfg.LogLevel != "debug" || cfg.ShutdownTimeout != 3*time.Second {
 			t.Errorf("config = %+v", cfg)
+		}
+	})
+	t.Run("limits", func(t *testing.T) {
+		cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{
+			"MAX_REQUEST_BYTES": "1024", "RATE_LIMIT": "50", "RATE_LIMIT_BURST": "200",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.MaxRequestBytes != 1024 || cfg.RateLimit != 50 || cfg.RateLimitBurst != 200 {
+			t.Errorf("config = %+v", cfg)
+		}
+	})
+	t.Run("burst defaults to one second's worth", func(t *testing.T) {
+		cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{"RATE_LIMIT": "50"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.RateLimit != 50 || cfg.RateLimitBurst != 50 {
+			t.Errorf("RATE_LIMIT=50 gives %d/s burst %d, want burst 50", cfg.RateLimit, cfg.RateLimitBurst)
+		}
+	})
+	t.Run("REDIS_USERNAME", func(t *testing.T) {
+		cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{
+			"REDIS_HOST": "redis", "REDIS_USERNAME": "edb-api", "REDIS_PASSWORD": "s3cret",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Redis.Username != "edb-api" || cfg.Redis.Password != "s3cret" {
+			t.Errorf("redis options = %+v", cfg.Redis)
 		}
 	})
 	t.Run("REDIS_URL wins over the parts", func(t *testing.T) {
@@ -89,6 +125,15 @@ func TestLoadConfigRejectsInvalidValues(t *testing.T) {
 		{"REDIS_URL", "http://:hunter2@cache:6379"},
 		{"REDIS_PORT", "sixty"},
 		{"REDIS_DB", "-1"},
+		{"REDIS_USERNAME", "edb-api"}, // without REDIS_PASSWORD
+		{"MAX_REQUEST_BYTES", "0"},
+		{"MAX_REQUEST_BYTES", "4k"},
+		{"MAX_REQUEST_BYTES", "1000000000"},
+		{"RATE_LIMIT", "-1"},
+		{"RATE_LIMIT", "fast"},
+		{"RATE_LIMIT", "2.5"},
+		{"RATE_LIMIT_BURST", "0"},
+		{"RATE_LIMIT_BURST", "many"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

@@ -55,12 +55,21 @@ func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, re
 			return app.Application{}, nil, fmt.Errorf("instrumenting redis client: %w", err)
 		}
 	}
+	pub, err := redisstream.NewPublisher(client, cfg.Stream, cfg.PublishTimeout,
+		redisstream.WithMetrics(redisstream.NewPublishMetrics(reg)))
+	if err != nil {
+		_ = client.Close()
+		return app.Application{}, nil, fmt.Errorf("building publisher: %w", err)
+	}
+	// The publisher's writer goes first: it may still be sending the last
+	// batch, which needs the client.
 	cleanup := func() {
+		pub.Close()
 		if err := client.Close(); err != nil {
 			logger.Warn("closing redis client", slog.String("error", err.Error()))
 		}
 	}
-	application, err := newApplication(client, cfg, redisstream.NewPublishMetrics(reg))
+	application, err := newApplication(client, pub, cfg)
 	if err != nil {
 		cleanup()
 		return app.Application{}, nil, err
@@ -76,11 +85,7 @@ func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, re
 	return application, cleanup, nil
 }
 
-func newApplication(client redis.Cmdable, cfg Config, pm *redisstream.PublishMetrics) (app.Application, error) {
-	pub, err := redisstream.NewPublisher(client, cfg.Stream, cfg.PublishTimeout, redisstream.WithMetrics(pm))
-	if err != nil {
-		return app.Application{}, fmt.Errorf("building publisher: %w", err)
-	}
+func newApplication(client redis.Cmdable, pub command.Publisher, cfg Config) (app.Application, error) {
 	pinger, err := redisstream.NewPinger(client)
 	if err != nil {
 		return app.Application{}, fmt.Errorf("building pinger: %w", err)
@@ -127,6 +132,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Metrics:        httpapi.NewHTTPMetrics(reg),
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Tracing:        tracing.Enabled,
+		Limits: httpapi.Limits{
+			MaxBodyBytes:  cfg.MaxRequestBytes,
+			RatePerSecond: cfg.RateLimit, Burst: cfg.RateLimitBurst,
+		},
 	}, logger)
 
 	// Listen here rather than in Fiber so a busy port is reported before we

@@ -49,3 +49,42 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestUsername(t *testing.T) {
+	t.Run("with the parts", func(t *testing.T) {
+		r := envconf.New(envconf.FromMap(map[string]string{"REDIS_HOST": "redis", "REDIS_USERNAME": "edb-api", "REDIS_PASSWORD": "s3cret"}))
+		o := redisconf.Read(r)
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if o.Username != "edb-api" || o.Password != "s3cret" || o.Addr != "redis:6379" {
+			t.Fatalf("options %+v", o)
+		}
+		if d := redisconf.Describe(o); d != "redis://edb-api@redis:6379/0" || strings.Contains(d, "s3cret") {
+			t.Fatalf("Describe = %q", d)
+		}
+	})
+	t.Run("in the URL, which wins", func(t *testing.T) {
+		r := envconf.New(envconf.FromMap(map[string]string{"REDIS_URL": "redis://edb-bayes:pw@cache:7000/1", "REDIS_USERNAME": "ignored"}))
+		o := redisconf.Read(r)
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if o.Username != "edb-bayes" || o.Password != "pw" {
+			t.Fatalf("options %+v", o)
+		}
+	})
+	t.Run("without a password is refused", func(t *testing.T) {
+		r := envconf.New(envconf.FromMap(map[string]string{"REDIS_USERNAME": "edb-api"}))
+		redisconf.Read(r)
+		if err := r.Err(); err == nil || !strings.Contains(err.Error(), "REDIS_USERNAME") || !strings.Contains(err.Error(), "REDIS_PASSWORD") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+	t.Run("no identity commands on connect", func(t *testing.T) {
+		// The services' ACL users may not run CLIENT SETINFO.
+		if o := redisconf.Read(envconf.New(envconf.FromMap(nil))); !o.DisableIdentity {
+			t.Fatal("DisableIdentity is off")
+		}
+	})
+}

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,13 +22,37 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
-// Publisher appends observations to one stream.
+// Publisher appends observations to one stream. Concurrent calls are
+// written together (group commit): one writer goroutine sends, in one
+// pipelined round trip, every XADD that arrived while the previous round
+// trip was in flight, and answers each caller with its own entry's result.
+// A lone request goes out at once; nobody waits for a batch to fill.
 type Publisher struct {
 	client  redis.Cmdable
 	stream  string
 	timeout time.Duration
 	metrics *PublishMetrics
 	tracer  trace.Tracer
+
+	queue    chan *pending
+	stop     chan struct{}
+	done     chan struct{}
+	closeMu  sync.RWMutex
+	closed   bool
+	maxBatch int
+	inFlight atomic.Int64
+}
+
+// pending is one Publish waiting for its XADD.
+type pending struct {
+	ctx    context.Context // carries the producer span to the pipeline
+	fields []string
+	reply  chan result // buffered: the writer never blocks on a caller that gave up
+}
+
+type result struct {
+	id  string
+	err error
 }
 
 // PublishMetrics count and time XADDs.
@@ -78,11 +104,112 @@ func NewPublisher(client redis.Cmdable, stream string, timeout time.Duration, op
 	if timeout <= 0 {
 		return nil, errors.New("redisstream: publish timeout must be positive")
 	}
-	p := &Publisher{client: client, stream: stream, timeout: timeout, tracer: otel.Tracer(tracerName)}
+	p := &Publisher{
+		client: client, stream: stream, timeout: timeout, tracer: otel.Tracer(tracerName),
+		queue: make(chan *pending, 4*defaultMaxBatch), stop: make(chan struct{}), done: make(chan struct{}),
+		maxBatch: defaultMaxBatch,
+	}
 	for _, o := range opts {
 		o(p)
 	}
+	go p.write()
 	return p, nil
+}
+
+// defaultMaxBatch bounds one pipelined round trip; more waiting requests go
+// in the next one.
+const defaultMaxBatch = 1024
+
+// ErrClosed is returned by Publish after Close.
+var ErrClosed = errors.New("publisher closed")
+
+// Close stops the writer after the requests already queued are written. Call
+// it after the HTTP server has drained, before closing the Redis client.
+func (p *Publisher) Close() {
+	p.closeMu.Lock()
+	if !p.closed {
+		p.closed = true
+		close(p.stop)
+	}
+	p.closeMu.Unlock()
+	<-p.done
+}
+
+// Waiting is how many requests wait for their XADD: queued, or in the round
+// trip in flight. For tests and diagnostics.
+func (p *Publisher) Waiting() int { return len(p.queue) + int(p.inFlight.Load()) }
+
+// enqueue hands req to the writer unless the publisher is closed.
+func (p *Publisher) enqueue(ctx context.Context, req *pending) error {
+	p.closeMu.RLock()
+	defer p.closeMu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
+	select {
+	case p.queue <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// write is the writer goroutine: take one request, everything else already
+// queued (up to maxBatch), send them in one pipeline, answer each.
+func (p *Publisher) write() {
+	defer close(p.done)
+	batch := make([]*pending, 0, p.maxBatch)
+	for {
+		var first *pending
+		select {
+		case first = <-p.queue:
+		case <-p.stop:
+			// Closed: write what is still queued, then stop.
+			for {
+				select {
+				case first = <-p.queue:
+					p.flush(append(batch[:0], first))
+					continue
+				default:
+				}
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+		p.inFlight.Store(1)
+	drain:
+		for len(batch) < p.maxBatch {
+			select {
+			case req := <-p.queue:
+				batch = append(batch, req)
+				p.inFlight.Add(1)
+			default:
+				break drain
+			}
+		}
+		p.flush(batch)
+		p.inFlight.Store(0)
+	}
+}
+
+// flush writes one batch in one round trip. A failed round trip fails
+// exactly the requests it carried; the reply of each XADD goes to its
+// caller.
+func (p *Publisher) flush(batch []*pending) {
+	// The pipeline's own client span joins the first request's trace; every
+	// request keeps its own producer span around the whole wait.
+	ctx, cancel := context.WithTimeout(trace.ContextWithSpan(context.Background(), trace.SpanFromContext(batch[0].ctx)), p.timeout)
+	defer cancel()
+	pipe := p.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(batch))
+	for i, req := range batch {
+		cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: req.fields})
+	}
+	_, _ = pipe.Exec(ctx) // each command carries its own error
+	for i, req := range batch {
+		id, err := cmds[i].Result()
+		req.reply <- result{id: id, err: err}
+	}
 }
 
 // tracerName is the instrumentation scope of the producer spans.
@@ -116,7 +243,19 @@ func (p *Publisher) Publish(ctx context.Context, o events.Observation) (string, 
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	start := time.Now()
-	id, err := p.client.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: o.Fields()}).Result()
+	req := &pending{ctx: ctx, fields: o.Fields(), reply: make(chan result, 1)}
+	var id string
+	err := p.enqueue(ctx, req)
+	if err == nil {
+		select {
+		case r := <-req.reply:
+			id, err = r.id, r.err
+		case <-ctx.Done():
+			// The XADD may still be stored; the caller answers 503 and the
+			// client may retry (at-least-once from its point of view).
+			err = ctx.Err()
+		}
+	}
 	if p.metrics != nil {
 		p.metrics.duration.Observe(time.Since(start).Seconds())
 		if err != nil {

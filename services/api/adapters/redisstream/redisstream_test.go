@@ -2,6 +2,8 @@ package redisstream_test
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +35,9 @@ func newClient(t *testing.T, srv *redistest.Server) *redis.Client {
 func TestPublishStoresDecodableEvent(t *testing.T) {
 	srv := redistest.Start(t)
 	pub, err := redisstream.NewPublisher(newClient(t, srv), stream, 2*time.Second)
+	if pub != nil {
+		t.Cleanup(pub.Close)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +85,7 @@ func TestPublishStoresDecodableEvent(t *testing.T) {
 func TestPublishRejectsInvalidTrial(t *testing.T) {
 	srv := redistest.Start(t)
 	pub, _ := redisstream.NewPublisher(newClient(t, srv), stream, 2*time.Second)
+	t.Cleanup(pub.Close)
 	if _, err := pub.Publish(context.Background(), events.Observation{Trial: "x"}); err == nil {
 		t.Fatal("Publish accepted trial x")
 	}
@@ -92,6 +98,7 @@ func TestPublishFailsWhileRedisIsDownAndRecovers(t *testing.T) {
 	srv := redistest.Start(t)
 	client := newClient(t, srv)
 	pub, _ := redisstream.NewPublisher(client, stream, 2*time.Second)
+	t.Cleanup(pub.Close)
 	ping, _ := redisstream.NewPinger(client)
 	ctx := context.Background()
 	obs := events.Observation{Trial: events.TrialWater, PublishedAt: time.Now(), Source: events.SourceAPI}
@@ -159,5 +166,96 @@ func TestConstructorsRejectBadDependencies(t *testing.T) {
 	}
 	if _, err := redisstream.NewPinger(nil); err == nil {
 		t.Error("nil client accepted by NewPinger")
+	}
+}
+
+// Group commit: requests that arrive while a round trip is in flight go out
+// together in the next one, and each gets its own id.
+func TestConcurrentPublishesShareRoundTrips(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv)
+	hook := &pipelineCounter{}
+	client.AddHook(hook)
+	pub, err := redisstream.NewPublisher(client, stream, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	ctx := context.Background()
+	admin := srv.Client()
+	// Hold writes so the first round trip stays in flight while the rest
+	// queue up behind it.
+	if err := admin.Do(ctx, "CLIENT", "PAUSE", "10000", "WRITE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	ids := make(chan string, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			id, err := pub.Publish(ctx, events.Observation{Trial: events.TrialWater})
+			if err != nil {
+				errs <- err
+				return
+			}
+			ids <- id
+		}()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for pub.Waiting() < n { // the first round trip is stuck; the rest queue behind it
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d requests waiting", pub.Waiting())
+		}
+		time.Sleep(time.Millisecond) // poll interval; the deadline bounds it
+	}
+	if err := admin.Do(ctx, "CLIENT", "UNPAUSE").Err(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for range n {
+		select {
+		case id := <-ids:
+			seen[id] = true
+		case err := <-errs:
+			t.Fatal(err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("a publish never returned")
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct ids for %d publishes", len(seen), n)
+	}
+	if l := admin.XLen(ctx, stream).Val(); l != n {
+		t.Fatalf("stream has %d entries, want %d", l, n)
+	}
+	if got := hook.pipelines.Load(); got > 3 {
+		t.Fatalf("%d round trips for %d queued publishes; group commit should need 2", got, n)
+	}
+}
+
+func TestCloseWritesWhatIsQueuedThenRefuses(t *testing.T) {
+	srv := redistest.Start(t)
+	pub, err := redisstream.NewPublisher(newClient(t, srv), stream, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(context.Background(), events.Observation{Trial: "w"}); err != nil {
+		t.Fatal(err)
+	}
+	pub.Close()
+	if _, err := pub.Publish(context.Background(), events.Observation{Trial: "w"}); !errors.Is(err, redisstream.ErrClosed) {
+		t.Fatalf("after Close: %v, want ErrClosed", err)
+	}
+	pub.Close() // idempotent
+}
+
+type pipelineCounter struct{ pipelines atomic.Int64 }
+
+func (h *pipelineCounter) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *pipelineCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *pipelineCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.pipelines.Add(1)
+		return next(ctx, cmds)
 	}
 }

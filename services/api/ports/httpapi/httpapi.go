@@ -40,6 +40,8 @@ type Options struct {
 	// Tracing installs the OpenTelemetry server middleware. Off when no
 	// exporter is configured, so tracing off costs nothing per request.
 	Tracing bool
+	// Limits are the body size and per-client rate limits.
+	Limits Limits
 }
 
 // Defaults for Options. The write timeout must exceed the publish timeout,
@@ -81,19 +83,30 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
+	if opts.Limits.MaxBodyBytes <= 0 {
+		opts.Limits.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	f := fiber.New(fiber.Config{
 		AppName:               opts.AppName,
 		DisableStartupMessage: true,
 		ReadTimeout:           opts.ReadTimeout,
 		WriteTimeout:          opts.WriteTimeout,
 		IdleTimeout:           opts.IdleTimeout,
-		ErrorHandler:          errorHandler(logger),
+		// A larger body is refused while reading, before routing; Fiber
+		// hands the 413 to errorHandler, so it is JSON like every error.
+		BodyLimit:    opts.Limits.MaxBodyBytes,
+		ErrorHandler: errorHandler(logger),
 	})
 	if opts.Metrics != nil {
 		f.Use(opts.Metrics.middleware)
 	}
 	// A panic in a handler becomes a JSON 500 instead of a dropped connection.
 	f.Use(recover.New())
+	// After the metrics, so throttled requests are counted as 429s; before
+	// tracing, so a flood costs no spans.
+	if limit := rateLimit(opts.Limits); limit != nil {
+		f.Use(limit)
+	}
 	if opts.Tracing {
 		f.Use(otelfiber.Middleware(
 			// Probes and scrapes would drown the traces that matter.

@@ -50,6 +50,11 @@ func (p fakePinger) Ping(context.Context) error { return p.err }
 
 func newServer(t *testing.T, pub *fakePublisher, ping fakePinger) *fiber.App {
 	t.Helper()
+	return newServerWith(t, pub, ping, httpapi.Options{AppName: "api-test", Stream: "update_model"})
+}
+
+func newServerWith(t *testing.T, pub *fakePublisher, ping fakePinger, opts httpapi.Options) *fiber.App {
+	t.Helper()
 	rec, err := command.NewRecordObservationHandler(pub, time.Now)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +67,7 @@ func newServer(t *testing.T, pub *fakePublisher, ping fakePinger) *fiber.App {
 		Commands: app.Commands{RecordObservation: rec},
 		Queries:  app.Queries{Readiness: ready},
 	}
-	return httpapi.New(application, httpapi.Options{AppName: "api-test", Stream: "update_model"}, nil)
+	return httpapi.New(application, opts, nil)
 }
 
 type response struct {
