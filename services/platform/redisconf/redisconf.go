@@ -55,6 +55,15 @@ func Read(r *envconf.Reader) *redis.Options {
 	opts.ReadTimeout = 3 * time.Second
 	opts.WriteTimeout = 3 * time.Second
 	opts.ContextTimeoutEnabled = true
+	// A command is sent at most once. After a lost reply go-redis would
+	// resend it, and a resent XADD stores one observation twice; the
+	// callers retry at their own level where that is safe (the consume loop
+	// re-reads, the commit script ignores what was already acked).
+	opts.MaxRetries = -1
+	// Dialing is safe to retry (nothing was sent) but should give up fast,
+	// so a refused connection turns into a prompt 503.
+	opts.DialerRetries = 2
+	opts.DialerRetryTimeout = 50 * time.Millisecond
 	// No CLIENT SETINFO on connect: the services' ACL users are not granted
 	// it (Redis 7.0 does not know the subcommand, so it cannot be listed in
 	// a rule that must load there too), and on 7.2+ every connection would

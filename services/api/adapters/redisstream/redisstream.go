@@ -194,19 +194,41 @@ func (p *Publisher) write() {
 
 // flush writes one batch in one round trip. A failed round trip fails
 // exactly the requests it carried; the reply of each XADD goes to its
-// caller.
+// caller. A request whose caller has given up (its deadline passed while it
+// waited, e.g. during a Redis outage) is answered, not written: its client
+// got a 503 and must not have the observation counted anyway. The round
+// trip's deadline is the earliest of its callers', so none is written after
+// its caller was told it failed.
 func (p *Publisher) flush(batch []*pending) {
+	live := batch[:0:0]
+	var deadline time.Time
+	for _, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.reply <- result{err: err}
+			continue
+		}
+		if d, ok := req.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
+			deadline = d
+		}
+		live = append(live, req)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if deadline.IsZero() {
+		deadline = time.Now().Add(p.timeout)
+	}
 	// The pipeline's own client span joins the first request's trace; every
 	// request keeps its own producer span around the whole wait.
-	ctx, cancel := context.WithTimeout(trace.ContextWithSpan(context.Background(), trace.SpanFromContext(batch[0].ctx)), p.timeout)
+	ctx, cancel := context.WithDeadline(trace.ContextWithSpan(context.Background(), trace.SpanFromContext(live[0].ctx)), deadline)
 	defer cancel()
 	pipe := p.client.Pipeline()
-	cmds := make([]*redis.StringCmd, len(batch))
-	for i, req := range batch {
+	cmds := make([]*redis.StringCmd, len(live))
+	for i, req := range live {
 		cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: req.fields})
 	}
 	_, _ = pipe.Exec(ctx) // each command carries its own error
-	for i, req := range batch {
+	for i, req := range live {
 		id, err := cmds[i].Result()
 		req.reply <- result{id: id, err: err}
 	}

@@ -3,6 +3,7 @@ package redisstream_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -257,5 +258,78 @@ func (h *pipelineCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) re
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.pipelines.Add(1)
 		return next(ctx, cmds)
+	}
+}
+
+// Requests whose deadline passed while they queued behind a stuck round
+// trip got their 503; they must not be written when Redis answers again.
+func TestExpiredRequestsAreNotWritten(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv)
+	stuck := &holdFirstPipeline{release: make(chan struct{})}
+	client.AddHook(stuck)
+	pub, err := redisstream.NewPublisher(client, stream, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	ctx := context.Background()
+	errs := make(chan error, 10)
+	publish := func() {
+		_, err := pub.Publish(ctx, events.Observation{Trial: events.TrialWater})
+		errs <- err
+	}
+	go publish() // its round trip hangs (as on a dead connection)
+	waitUntil(t, func() bool { return pub.Waiting() == 1 })
+	for range 9 {
+		go publish() // queue behind it and time out there
+	}
+	for range 10 {
+		select {
+		case err := <-errs:
+			if err == nil {
+				t.Fatal("a publish succeeded while its round trip was stuck")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a publish never returned")
+		}
+	}
+	close(stuck.release) // the connection comes back
+	waitUntil(t, func() bool { return pub.Waiting() == 0 })
+	if _, err := pub.Publish(ctx, events.Observation{Trial: events.TrialLand}); err != nil {
+		t.Fatal(err) // and the publisher works again
+	}
+	if l := srv.Client().XLen(ctx, stream).Val(); l != 1 {
+		t.Fatalf("%d entries stored; only the last publish succeeded", l)
+	}
+}
+
+// holdFirstPipeline blocks the first pipeline until release is closed.
+type holdFirstPipeline struct {
+	release chan struct{}
+	once    sync.Once
+}
+
+func (h *holdFirstPipeline) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *holdFirstPipeline) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *holdFirstPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		first := false
+		h.once.Do(func() { first = true })
+		if first {
+			<-h.release
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached within 10s")
+		}
+		time.Sleep(time.Millisecond) // poll interval; the deadline bounds it
 	}
 }

@@ -69,6 +69,7 @@ func main() {
 	rows = append(rows, benchSystem(s))
 	rows = append(rows, benchLatency(s))
 	rows = append(rows, mem)
+	rows = append(rows, benchTracing(s))
 	printTable(rows)
 	for _, r := range rows {
 		if !r.ok {

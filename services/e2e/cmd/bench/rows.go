@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
+	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -317,4 +319,40 @@ func cmpU(a, b uint64) int {
 		return 1
 	}
 	return 0
+}
+
+// benchTracing: the api's requests/s with every request traced and exported
+// (OTLP/HTTP to a sink in this process that discards what it gets), against
+// the same api with tracing off, alternating.
+func benchTracing(s settings) row {
+	r := startRedis()
+	defer r.stop()
+	sink := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		_, _ = io.Copy(io.Discard, req.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}), ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() { _ = sink.Serve(ln) }()
+	defer sink.Close()
+	off := start(s.apiBin, freePort(), "REDIS_URL="+r.url)
+	defer off.stop()
+	on := start(s.apiBin, freePort(), "REDIS_URL="+r.url, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+ln.Addr().String(),
+		"OTEL_TRACES_SAMPLER=always_on")
+	defer on.stop()
+	var onRPS, offRPS []float64
+	var bad int
+	for range 2 {
+		a, n1 := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", off.port), s.conns, s.apiDur)
+		b, n2 := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", on.port), s.conns, s.apiDur)
+		offRPS, onRPS, bad = append(offRPS, a), append(onRPS, b), bad+n1+n2
+	}
+	a, b := mean(onRPS), mean(offRPS)
+	return row{
+		figure: "api req/s with every request traced and exported (OTLP/HTTP)", reference: "the same api, tracing off (no endpoint)",
+		value: fmt.Sprintf("%.0f", a), refValue: fmt.Sprintf("%.0f", b), ratio: fmt.Sprintf("%.2f", a/b),
+		target: "reported", ok: bad == 0,
+	}
 }
