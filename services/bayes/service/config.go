@@ -47,7 +47,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		Stream:          r.String("REDIS_STREAM", "update_model"),
 		Channel:         r.String("REDIS_CHANNEL", "update_model"),
 		ConsumerName:    r.String("CONSUMER_NAME", defaultConsumerName()),
-		BatchSize:       r.Int("BATCH_SIZE", 500, 1, 100_000),
+		BatchSize:       r.Int("BATCH_SIZE", 1000, 1, 100_000),
 		ClaimMinIdle:    r.Duration("CLAIM_MIN_IDLE", 30*time.Second, 10*time.Millisecond, 24*time.Hour),
 		ClaimInterval:   r.Duration("CLAIM_INTERVAL", 5*time.Second, 10*time.Millisecond, time.Hour),
 		TrimInterval:    r.Duration("TRIM_INTERVAL", 10*time.Second, 0, 24*time.Hour),

@@ -14,7 +14,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 8001 || c.Stream != "update_model" || c.Channel != "update_model" || c.GraphsDir != "graphs" ||
+	if c.Port != 8001 || c.BatchSize != 1000 || c.Stream != "update_model" || c.Channel != "update_model" || c.GraphsDir != "graphs" ||
 		c.GraphsKeep != 500 || c.GraphsInterval != 500*time.Millisecond || c.GridPoints != 120 || c.Prior.String() != "step:0.1" || c.ConsumerName != "pod-0" ||
 		c.Redis.Addr != "localhost:6379" || c.ShutdownTimeout != 10*time.Second || c.ClaimMinIdle != 30*time.Second {
 		t.Fatalf("defaults: %+v", c)

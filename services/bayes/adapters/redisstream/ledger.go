@@ -16,30 +16,41 @@ import (
 // crash between read and commit, a claim racing a slow consumer) changes
 // the state once: no processed-id set is needed.
 //
-// KEYS: stream, dead-letter stream, state hash. ARGV: group, then four
-// values per entry: id, kind ("w", "l" or "x" for dead-letter), reason,
-// raw fields as JSON. Returns {applied, skipped, dead, w, n, outcomes}
-// where outcomes has one letter per entry: a(pplied), s(kipped), d(ead).
+// KEYS: stream, dead-letter stream, state hash. ARGV: group, then the
+// counts nw, nl, nd, then the nw ids of water entries, the nl ids of land
+// entries, and three values per dead-letter entry: id, reason, raw fields
+// as JSON. One argument per valid entry keeps the work Redis does per
+// event (parsing arguments, making Lua strings) small. Returns {applied,
+// skipped, dead, w, n, outcomes}, outcomes one letter per entry in ARGV
+// order: a(pplied), s(kipped), d(ead).
 var commitScript = redis.NewScript(`
 local group = ARGV[1]
-local dw, dn, skipped, dead = 0, 0, 0, 0
+local nw, nl, nd = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local out = {}
-for i = 2, #ARGV, 4 do
-  local id, kind = ARGV[i], ARGV[i+1]
-  if redis.call('XACK', KEYS[1], group, id) == 1 then
-    if kind == 'x' then
-      redis.call('XADD', KEYS[2], '*', 'source_id', id, 'reason', ARGV[i+2], 'fields', ARGV[i+3])
-      dead = dead + 1
-      out[#out+1] = 'd'
-    else
-      dn = dn + 1
-      if kind == 'w' then dw = dw + 1 end
-      out[#out+1] = 'a'
-    end
+local dw, dn, skipped, dead = 0, 0, 0, 0
+local i = 5
+for j = 1, nw + nl do
+  if redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
+    dn = dn + 1
+    if j <= nw then dw = dw + 1 end
+    out[j] = 'a'
   else
     skipped = skipped + 1
-    out[#out+1] = 's'
+    out[j] = 's'
   end
+  i = i + 1
+end
+for j = 1, nd do
+  local id = ARGV[i]
+  if redis.call('XACK', KEYS[1], group, id) == 1 then
+    redis.call('XADD', KEYS[2], '*', 'source_id', id, 'reason', ARGV[i+1], 'fields', ARGV[i+2])
+    dead = dead + 1
+    out[nw + nl + j] = 'd'
+  else
+    skipped = skipped + 1
+    out[nw + nl + j] = 's'
+  end
+  i = i + 3
 end
 local w, n
 if dn > 0 then
@@ -63,18 +74,38 @@ func NewLedger(rdb redis.UniversalClient, keys Keys) *Ledger { return &Ledger{rd
 
 // Commit runs the batch through commitScript in one round trip.
 func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.CommitResult, error) {
-	args := make([]any, 0, 1+4*len(batch))
-	args = append(args, l.keys.Group)
-	for _, d := range batch {
+	// The script takes water ids, then land ids, then dead letters;
+	// order[k] is the index in batch of the k-th entry it sees.
+	order := make([]int, 0, len(batch))
+	var nw, nl, nd int
+	for i, d := range batch {
+		if !d.DeadLetter() && d.Trial == model.Water {
+			order, nw = append(order, i), nw+1
+		}
+	}
+	for i, d := range batch {
+		if !d.DeadLetter() && d.Trial == model.Land {
+			order, nl = append(order, i), nl+1
+		}
+	}
+	for i, d := range batch {
 		if d.DeadLetter() {
-			raw, err := json.Marshal(d.Raw)
-			if err != nil {
-				raw = []byte(fmt.Sprintf("%q", fmt.Sprint(d.Raw)))
-			}
-			args = append(args, d.ID, "x", d.Reason, string(raw))
+			order, nd = append(order, i), nd+1
+		}
+	}
+	args := make([]any, 0, 4+nw+nl+3*nd)
+	args = append(args, l.keys.Group, nw, nl, nd)
+	for _, i := range order {
+		d := batch[i]
+		if !d.DeadLetter() {
+			args = append(args, d.ID)
 			continue
 		}
-		args = append(args, d.ID, d.Trial.String(), "", "")
+		raw, err := json.Marshal(d.Raw)
+		if err != nil {
+			raw = []byte(fmt.Sprintf("%q", fmt.Sprint(d.Raw)))
+		}
+		args = append(args, d.ID, d.Reason, string(raw))
 	}
 	v, err := commitScript.Run(ctx, l.rdb, []string{l.keys.Stream, l.keys.DeadLetter, l.keys.State}, args...).Slice()
 	if err != nil {
@@ -91,13 +122,17 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.
 		}
 		n[i] = x
 	}
-	outcomes, _ := v[5].(string)
-	if len(outcomes) != len(batch) {
-		return command.CommitResult{}, fmt.Errorf("commit script reported %d outcomes for %d entries", len(outcomes), len(batch))
+	packed, _ := v[5].(string)
+	if len(packed) != len(batch) {
+		return command.CommitResult{}, fmt.Errorf("commit script reported %d outcomes for %d entries", len(packed), len(batch))
+	}
+	outcomes := make([]byte, len(batch))
+	for k, i := range order {
+		outcomes[i] = packed[k]
 	}
 	return command.CommitResult{
 		Applied: int(n[0]), Skipped: int(n[1]), DeadLettered: int(n[2]),
-		State: model.Counts{W: n[3], N: n[4]}, Outcomes: outcomes,
+		State: model.Counts{W: n[3], N: n[4]}, Outcomes: string(outcomes),
 	}, nil
 }
 
