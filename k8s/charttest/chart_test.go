@@ -3,6 +3,7 @@ package charttest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,7 +26,7 @@ import (
 // standard OpenTelemetry variables the SDK reads). A chart variable outside
 // its binary's list is a typo or a setting that does nothing.
 var (
-	redisVars = []string{"REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_PASSWORD", "REDIS_STREAM"}
+	redisVars = []string{"REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_STREAM"}
 	otelVars  = []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_RESOURCE_ATTRIBUTES"}
 
 	binaryEnv = map[string][]string{
@@ -63,7 +64,7 @@ bayes:
     repository: registry.example.com/edb/bayes
     tag: "1.2.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 redis:
-  auth: {existingSecret: redis-credentials, existingSecretPasswordKey: password}
+  auth: {existingSecret: redis-credentials}
   persistence: {enabled: false}
   networkPolicy: {enabled: true}
 graphs:
@@ -98,6 +99,7 @@ func TestInvariants(t *testing.T) {
 			t.Run("probes", func(t *testing.T) { checkProbes(t, r) })
 			t.Run("redis", func(t *testing.T) { checkRedis(t, r) })
 			t.Run("secret", func(t *testing.T) { checkSecretRefs(t, r) })
+			t.Run("acl", func(t *testing.T) { checkACL(t, r, renderedPasswords(t, r)) })
 			t.Run("graphs", func(t *testing.T) { checkGraphs(t, r) })
 			t.Run("security", func(t *testing.T) { checkSecurity(t, r) })
 			t.Run("resources", func(t *testing.T) { checkResources(t, r) })
@@ -279,14 +281,29 @@ func checkEnv(t *testing.T, r *release) {
 		if envVar(c, "REDIS_URL") != nil {
 			t.Errorf("%s: REDIS_URL set; the password must come from the Secret only", comp)
 		}
-		if v := envVar(c, "REDIS_PASSWORD"); v == nil || v.Value != "" || v.ValueFrom == nil || v.ValueFrom.SecretKeyRef == nil {
+		// Each service logs in as its own ACL user, with that user's
+		// password from the Secret.
+		user := componentUser[comp]
+		if got := envValue(c, "REDIS_USERNAME"); got != user {
+			t.Errorf("%s: REDIS_USERNAME=%q, want its own ACL user %q", comp, got, user)
+		}
+		v := envVar(c, "REDIS_PASSWORD")
+		if v == nil || v.Value != "" || v.ValueFrom == nil || v.ValueFrom.SecretKeyRef == nil {
 			t.Errorf("%s: REDIS_PASSWORD is not taken from a Secret: %+v", comp, v)
+			continue
+		}
+		if ref := v.ValueFrom.SecretKeyRef; ref.Name != passwordSecretName(r) || ref.Key != redisUsers[user] {
+			t.Errorf("%s: REDIS_PASSWORD from %s/%s, want %s/%s (the password of %s)", comp, ref.Name, ref.Key, passwordSecretName(r), redisUsers[user], user)
 		}
 	}
 	api := container(t, r.component(t, "api").template.Spec, "api")
 	bayes := container(t, r.component(t, "bayes").template.Spec, "bayes")
 	if a, b := envValue(api, "REDIS_STREAM"), envValue(bayes, "REDIS_STREAM"); a == "" || a != b {
 		t.Errorf("REDIS_STREAM differs: api %q, bayes %q", a, b)
+	}
+	// Two users, two secrets: sharing one would give the api bayes' rights.
+	if ak, bk := secretKey(api, "REDIS_PASSWORD"), secretKey(bayes, "REDIS_PASSWORD"); ak == bk {
+		t.Errorf("api and bayes read the same password key %q", ak)
 	}
 }
 
@@ -332,17 +349,30 @@ func checkRedis(t *testing.T, r *release) {
 	if !strings.Contains(args, "--appendonly yes") {
 		t.Errorf("redis runs %q: AOF is not on", args)
 	}
-	if !strings.Contains(args, "--requirepass $(REDIS_PASSWORD)") || envVar(c, "REDIS_PASSWORD") == nil {
-		t.Errorf("redis runs %q: no password from the Secret", args)
+	// ACL users from a file, not one shared password: --requirepass would
+	// set a password on the default user, which must stay off.
+	if strings.Contains(args, "requirepass") {
+		t.Errorf("redis runs %q: --requirepass with ACL users", args)
+	}
+	if aclFileArg(c) == "" {
+		t.Errorf("redis runs %q: no --aclfile", args)
 	}
 	for kind, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
-		if p == nil || p.Exec == nil || !strings.Contains(strings.Join(p.Exec.Command, " "), "redis-cli") ||
-			!strings.Contains(strings.Join(p.Exec.Command, " "), "ping") {
+		cmd := ""
+		if p != nil && p.Exec != nil {
+			cmd = strings.Join(p.Exec.Command, " ")
+		}
+		if !strings.Contains(cmd, "redis-cli") || !strings.Contains(cmd, "ping") {
 			t.Errorf("redis %s probe is not redis-cli ping: %+v", kind, p)
 		}
+		// The default user is off: redis-cli must name a user that may PING.
+		if !strings.Contains(cmd, "--user edb-admin ") {
+			t.Errorf("redis %s probe %q does not log in as edb-admin", kind, cmd)
+		}
 	}
-	if v := envVar(c, "REDISCLI_AUTH"); v == nil || v.ValueFrom == nil || v.ValueFrom.SecretKeyRef == nil {
-		t.Errorf("redis-cli in the probes gets no password (REDISCLI_AUTH)")
+	if v := envVar(c, "REDISCLI_AUTH"); v == nil || v.ValueFrom == nil || v.ValueFrom.SecretKeyRef == nil ||
+		v.ValueFrom.SecretKeyRef.Name != passwordSecretName(r) || v.ValueFrom.SecretKeyRef.Key != redisUsers["edb-admin"] {
+		t.Errorf("redis-cli in the probes does not get edb-admin's password from %s/%s (REDISCLI_AUTH): %+v", passwordSecretName(r), redisUsers["edb-admin"], v)
 	}
 	// /data is where AOF lives: a claim template when persistence is on.
 	mount := mountAt(c, "/data")
@@ -377,6 +407,7 @@ func checkRedis(t *testing.T, r *release) {
 
 func checkSecretRefs(t *testing.T, r *release) {
 	existing, _ := lookupValue(r.values, "redis.auth.existingSecret")
+	ex, _ := existing.(string)
 	for _, w := range r.workloads() {
 		for _, c := range w.template.Spec.Containers {
 			for _, e := range c.Env {
@@ -384,11 +415,11 @@ func checkSecretRefs(t *testing.T, r *release) {
 					continue
 				}
 				ref := e.ValueFrom.SecretKeyRef
-				if ex, _ := existing.(string); ex != "" {
-					key, _ := lookupValue(r.values, "redis.auth.existingSecretPasswordKey")
-					if ref.Name != ex || ref.Key != key {
-						t.Errorf("%s/%s %s: secret %s/%s, want the existing %s/%v", w.name, c.Name, e.Name, ref.Name, ref.Key, ex, key)
-					}
+				if ref.Name != passwordSecretName(r) || !slices.Contains(slices.Collect(maps.Values(redisUsers)), ref.Key) {
+					t.Errorf("%s/%s %s: secret %s/%s, want one of the password keys of %s", w.name, c.Name, e.Name, ref.Name, ref.Key, passwordSecretName(r))
+					continue
+				}
+				if ex != "" {
 					continue
 				}
 				s := secret(r, ref.Name)
@@ -402,12 +433,27 @@ func checkSecretRefs(t *testing.T, r *release) {
 			}
 		}
 	}
-	if ex, _ := existing.(string); ex != "" && len(r.secrets) > 0 {
-		t.Errorf("existingSecret is set but the chart renders Secrets %v", r.secrets)
+	// The chart renders the ACL file's Secret, and the passwords' Secret
+	// unless an existing one holds them.
+	want := []string{aclSecretName(r)}
+	if ex == "" {
+		want = append(want, passwordSecretName(r))
 	}
+	var got []string
 	for _, s := range r.secrets {
+		got = append(got, s.Name)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("rendered Secrets %v, want %v", got, want)
+	}
+	if s := secret(r, passwordSecretName(r)); s != nil {
 		if s.Annotations["helm.sh/resource-policy"] != "keep" {
 			t.Errorf("Secret %s is deleted on uninstall while the Redis data it protects is kept", s.Name)
+		}
+		if len(s.Data) != len(redisUsers) {
+			t.Errorf("Secret %s has keys %v, want exactly %v", s.Name, slices.Sorted(maps.Keys(s.Data)), slices.Sorted(maps.Values(redisUsers)))
 		}
 	}
 }
@@ -747,7 +793,8 @@ func checkTracing(t *testing.T, r *release) {
 }
 
 func checkNotes(t *testing.T, r *release) {
-	for _, want := range []string{"port-forward svc/" + fullname(r) + "-api", "curl -X POST localhost:", "/update_model/w", "/model", "-n " + r.namespace} {
+	for _, want := range []string{"port-forward svc/" + fullname(r) + "-api", "curl -X POST localhost:", "/update_model/w", "/model", "-n " + r.namespace,
+		"redis-cli --user edb-admin", "secret " + passwordSecretName(r) + " -o jsonpath='{.data.admin-password}'"} {
 		if !strings.Contains(r.notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, r.notes)
 		}
@@ -840,6 +887,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		"redis: {appendfsync: sometimes}",
 		"graphs: {dir: graphs}",
 		"tracing: {enable: true}",
+		"redis: {auth: {existingSecretPasswordKey: password}}",
+		"redis: {auth: {existingSecret: Redis_Credentials}}",
 		"bayes: {claimMinIdle: 30}",
 		"unknownTopLevel: 1",
 	} {
@@ -950,6 +999,14 @@ func envVar(c *corev1.Container, name string) *corev1.EnvVar {
 		}
 	}
 	return nil
+}
+
+// secretKey is the Secret key an env var is taken from, "" if none.
+func secretKey(c *corev1.Container, name string) string {
+	if e := envVar(c, name); e != nil && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+		return e.ValueFrom.SecretKeyRef.Key
+	}
+	return ""
 }
 
 func envValue(c *corev1.Container, name string) string {

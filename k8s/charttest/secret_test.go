@@ -1,8 +1,8 @@
 package charttest
 
 import (
-	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,40 +37,77 @@ func fakeCluster(t *testing.T, objs ...runtime.Object) clusterWith {
 	return clusterWith{dynamicfake.NewSimpleDynamicClient(scheme, objs...)}
 }
 
-func redisPassword(t *testing.T, r *release) []byte {
-	t.Helper()
-	s := secret(r, fullname(r)+"-redis")
-	if s == nil {
-		t.Fatalf("no Secret %s-redis", fullname(r))
+func secretObject(namespace, name string, data map[string][]byte) *corev1.Secret {
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Data:       data,
 	}
-	return s.Data["redis-password"]
 }
 
-// The password is generated on install and read back on every upgrade: a
-// new random password on upgrade would lock api and bayes out of the Redis
-// whose data (and requirepass) the volume keeps.
-func TestRedisPasswordKeptAcrossUpgrades(t *testing.T) {
-	first := redisPassword(t, render(t, renderOpts{clients: fakeCluster(t)}))
-	if len(first) < 32 {
-		t.Fatalf("generated password has %d bytes", len(first))
+// liveSecret is the passwords Secret as an install would have left it.
+func liveSecret(namespace, name string, passwords map[string]string) *corev1.Secret {
+	data := map[string][]byte{}
+	for user, pw := range passwords {
+		data[redisUsers[user]] = []byte(pw)
 	}
-	second := redisPassword(t, render(t, renderOpts{clients: fakeCluster(t)}))
-	if bytes.Equal(first, second) {
-		t.Fatalf("two installs generated the same password")
+	return secretObject(namespace, name, data)
+}
+
+// The passwords are generated on install and read back on every upgrade: a
+// new random password on upgrade would lock api and bayes out until every
+// pod restarted, and the ACL file must hash the same passwords the services
+// are given.
+func TestRedisPasswordsKeptAcrossUpgrades(t *testing.T) {
+	const ns, name = "default", "event-driven-bayes-redis"
+	install := render(t, renderOpts{clients: fakeCluster(t)})
+	first := renderedPasswords(t, install)
+	for user, pw := range first {
+		if len(pw) < 32 {
+			t.Errorf("generated password of %s has %d bytes", user, len(pw))
+		}
 	}
-	live := &corev1.Secret{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Name: "event-driven-bayes-redis", Namespace: "default"},
-		Data:       map[string][]byte{"redis-password": first},
+	if a, b, c := first["edb-api"], first["edb-bayes"], first["edb-admin"]; a == b || b == c || a == c {
+		t.Fatalf("the three users got a shared password")
 	}
-	upgraded := redisPassword(t, render(t, renderOpts{clients: fakeCluster(t, live)}))
-	if !bytes.Equal(first, upgraded) {
-		t.Fatalf("upgrade changed the password: %q -> %q", first, upgraded)
+	checkACL(t, install, first)
+
+	second := renderedPasswords(t, render(t, renderOpts{clients: fakeCluster(t)}))
+	for user := range first {
+		if first[user] == second[user] {
+			t.Errorf("two installs generated the same password for %s", user)
+		}
 	}
+
+	upgrade := render(t, renderOpts{clients: fakeCluster(t, liveSecret(ns, name, first))})
+	if got := renderedPasswords(t, upgrade); !maps.Equal(got, first) {
+		t.Fatalf("upgrade changed the passwords")
+	}
+	if renderedACL(t, upgrade) != renderedACL(t, install) {
+		t.Errorf("upgrade changed the ACL file:\n%s\n->\n%s", renderedACL(t, install), renderedACL(t, upgrade))
+	}
+	checkACL(t, upgrade, first)
+
+	// A Secret with only some keys (an older chart's) keeps those and
+	// generates the rest.
+	old := secretObject(ns, name, map[string][]byte{"redis-password": []byte("the-old-shared-password-0123456"), "api-password": []byte(first["edb-api"])})
+	partial := render(t, renderOpts{clients: fakeCluster(t, old)})
+	got := renderedPasswords(t, partial)
+	if got["edb-api"] != first["edb-api"] {
+		t.Errorf("upgrade dropped the kept api-password")
+	}
+	for _, user := range []string{"edb-bayes", "edb-admin"} {
+		if len(got[user]) < 32 || got[user] == "the-old-shared-password-0123456" {
+			t.Errorf("%s: password %q, want a new generated one", user, got[user])
+		}
+	}
+	if _, kept := secret(partial, name).Data["redis-password"]; kept {
+		t.Errorf("the old shared redis-password is still rendered")
+	}
+	checkACL(t, partial, got)
+
 	// A Secret in another namespace is not this release's.
-	elsewhere := live.DeepCopy()
-	elsewhere.Namespace = "other"
-	if got := redisPassword(t, render(t, renderOpts{clients: fakeCluster(t, elsewhere)})); bytes.Equal(got, first) {
+	if got := renderedPasswords(t, render(t, renderOpts{clients: fakeCluster(t, liveSecret("other", name, first))})); got["edb-api"] == first["edb-api"] {
 		t.Fatalf("lookup read a Secret of another namespace")
 	}
 }

@@ -63,38 +63,41 @@ Call with (dict "ctx" $ "image" .Values.api.image).
 {{- end }}
 {{- end }}
 
-{{/* The Secret and key that hold the Redis password. */}}
+{{/*
+The Secret with the three Redis passwords (keys api-password, bayes-password,
+admin-password): redis.auth.existingSecret, or the one the chart generates.
+*/}}
 {{- define "edb.redis.secretName" -}}
 {{- default (include "edb.redis.fullname" .) .Values.redis.auth.existingSecret }}
 {{- end }}
 
-{{- define "edb.redis.secretKey" -}}
-{{- if .Values.redis.auth.existingSecret }}
-{{- .Values.redis.auth.existingSecretPasswordKey }}
-{{- else -}}
-redis-password
-{{- end }}
+{{/* The Secret with the rendered ACL file, always the chart's own. */}}
+{{- define "edb.redis.aclSecretName" -}}
+{{ include "edb.redis.fullname" . }}-acl
 {{- end }}
 
 {{/*
 The Redis variables api and bayes both read (platform/redisconf): host and
-port of the headless Service, and the password from the Secret. REDIS_URL is
-not used so the password never appears in a value.
+port of the headless Service, the component's own ACL user, and that user's
+password from the Secret. REDIS_URL is not used so the password never
+appears in a value. Call with (dict "ctx" $ "user" "edb-api" "key" "api-password").
 */}}
 {{- define "edb.redisEnv" -}}
 - name: REDIS_HOST
-  value: {{ include "edb.redis.fullname" . | quote }}
+  value: {{ include "edb.redis.fullname" .ctx | quote }}
 - name: REDIS_PORT
-  value: {{ .Values.redis.port | quote }}
+  value: {{ .ctx.Values.redis.port | quote }}
 - name: REDIS_DB
   value: "0"
+- name: REDIS_USERNAME
+  value: {{ .user | quote }}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "edb.redis.secretName" . }}
-      key: {{ include "edb.redis.secretKey" . }}
+      name: {{ include "edb.redis.secretName" .ctx }}
+      key: {{ .key }}
 - name: REDIS_STREAM
-  value: {{ .Values.redis.stream | quote }}
+  value: {{ .ctx.Values.redis.stream | quote }}
 {{- end }}
 
 {{/*
