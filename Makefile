@@ -3,12 +3,17 @@
 # lacks and then runs exactly that.
 
 SHELL       := /bin/bash
-MODULES     := services/events services/platform services/api services/bayes services/e2e
+MODULES     := services/events services/platform services/api services/bayes services/e2e k8s/charttest
 GO          ?= go
 GOFLAGS_RACE := -race -count=1
 BIN         := bin
+# The compose module: its file checks run without Docker, its stack test
+# needs Docker and the compose v2 CLI pinned in its tools/go.mod. It is kept
+# out of MODULES so `make test` runs the stack once, through e2e-compose.
+COMPOSE_MOD := services/e2e/compose
+COMPOSE_BIN ?= $(CURDIR)/$(BIN)/docker-compose
 
-.PHONY: all build test check unit bench run tidy clean
+.PHONY: all build test check unit bench run tidy clean chaos fuzz compose-cli e2e-compose images
 
 all: build
 
@@ -20,14 +25,141 @@ build:
 
 ## check: gofmt and go vet on every module
 check:
-	@out=$$(gofmt -l services); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	@for m in $(MODULES); do (cd $$m && $(GO) vet ./...) || exit 1; done
+	@out=$$(gofmt -l services k8s); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@for m in $(MODULES) $(COMPOSE_MOD); do (cd $$m && $(GO) vet ./...) || exit 1; done
 
 ## test: every test of every module (unit, integration with a real
-## redis-server, end-to-end with both binaries), with the race detector
+## redis-server, end-to-end with both binaries), with the race detector;
+## then e2e-compose when Docker is usable (or EDB_REQUIRE_DOCKER=1), else
+## the docker-compose.yml checks alone, saying the stack was skipped
 test: check
 	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server (or run .ci/run)"; exit 1; }
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && $(GO) test $(GOFLAGS_RACE) -timeout 15m ./...) || exit 1; done
+	@if docker info >/dev/null 2>&1 || [ "$${EDB_REQUIRE_DOCKER:-}" = 1 ]; then \
+		$(MAKE) --no-print-directory e2e-compose; \
+	else \
+		echo "== $(COMPOSE_MOD): docker-compose.yml checks only"; \
+		echo "   SKIPPED the compose stack (build, up, 500 observations, restarts, down): \`docker info\` failed, no Docker engine here."; \
+		echo "   .ci/run installs and starts one; elsewhere start Docker and run make e2e-compose."; \
+		cd $(COMPOSE_MOD) && EDB_REQUIRE_DOCKER= $(GO) test -count=1 ./...; \
+	fi
+
+## compose-cli: build the compose v2 CLI pinned in $(COMPOSE_MOD)/tools/go.mod
+## to bin/docker-compose (GOWORK=off: its many dependencies stay out of the
+## workspace's version selection)
+compose-cli:
+	@mkdir -p $(BIN)
+	cd $(COMPOSE_MOD)/tools && v=$$(GOWORK=off $(GO) list -m -f '{{.Version}}' github.com/docker/compose/v2) && \
+		GOWORK=off $(GO) build -trimpath -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$$v" \
+		-o $(COMPOSE_BIN) github.com/docker/compose/v2/cmd
+
+## e2e-compose: docker-compose.yml checks, then the real stack: images built
+## from local stand-ins, up, 500 observations, redis restart, bayes SIGKILL,
+## down. Fails without Docker (EDB_REQUIRE_DOCKER=0 turns that into a skip)
+e2e-compose: compose-cli
+	cd $(COMPOSE_MOD) && COMPOSE_BIN=$(COMPOSE_BIN) EDB_REQUIRE_DOCKER=$${EDB_REQUIRE_DOCKER:-1} \
+		$(GO) test -count=1 -v -timeout 25m ./...
+
+## images: build the api and bayes images with docker compose
+## (event-driven-bayes/api:dev, event-driven-bayes/bayes:dev)
+images:
+	docker compose build bayes-subscriber api-publisher
+
+## ---- Kubernetes on kind (charts/event-driven-bayes, k8s/, skaffold.yaml) ----
+## kind and helm are Go tools pinned in k8s/tools/go.mod (`go tool kind`,
+## `go tool helm`); kubectl, docker and skaffold come from the user's machine.
+KIND          := $(GO) tool kind
+HELM          := $(GO) tool helm
+K8S_CLUSTER   := event-driven-bayes
+K8S_NS        := event-driven-bayes
+K8S_CHART     := charts/event-driven-bayes
+K8S_TOOLS_BIN := $(CURDIR)/$(BIN)/k8s
+# kube-prometheus-stack: Prometheus, Grafana and the ServiceMonitor CRD; the
+# same pin and settings as the monitoring release in skaffold.yaml.
+KPS_VERSION   := 77.0.0
+KPS_FLAGS     := --repo https://prometheus-community.github.io/helm-charts --version $(KPS_VERSION) \
+	--namespace monitoring --create-namespace --wait --timeout 10m \
+	--set alertmanager.enabled=false --set nodeExporter.enabled=false \
+	--set prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues=false \
+	--set grafana.sidecar.dashboards.searchNamespace=ALL \
+	--set grafana.service.type=NodePort --set grafana.service.nodePort=30300
+# A new tag per `make deploy`, so the pods roll to the images just built.
+K8S_TAG       := dev-$(shell date +%Y%m%d%H%M%S)
+
+.PHONY: kind-up deploy dev port-forward kind-down chart-test helm-lint k8s-tools
+
+## kind-up: create the kind cluster of k8s/kind-config.yaml (idempotent);
+## ./graphs is mounted into the node and made writable for bayes (uid 65532)
+kind-up:
+	mkdir -p graphs && chmod a+rwx graphs
+	@if $(KIND) get clusters 2>/dev/null | grep -qx '$(K8S_CLUSTER)'; then \
+		echo "kind cluster $(K8S_CLUSTER) exists"; \
+	else \
+		$(KIND) create cluster --config k8s/kind-config.yaml --wait 120s; \
+	fi
+
+## deploy: without skaffold: build both images, load them into kind, install
+## kube-prometheus-stack, then the chart with charts/.../values-kind.yaml
+deploy:
+	docker build -f Dockerfile.api -t event-driven-bayes-api:$(K8S_TAG) .
+	docker build -f Dockerfile.bayes -t event-driven-bayes-bayes:$(K8S_TAG) .
+	$(KIND) load docker-image --name $(K8S_CLUSTER) event-driven-bayes-api:$(K8S_TAG) event-driven-bayes-bayes:$(K8S_TAG)
+	$(HELM) upgrade --install monitoring kube-prometheus-stack --kube-context kind-$(K8S_CLUSTER) $(KPS_FLAGS)
+	$(HELM) upgrade --install event-driven-bayes $(K8S_CHART) --kube-context kind-$(K8S_CLUSTER) \
+		--namespace $(K8S_NS) --create-namespace -f $(K8S_CHART)/values-kind.yaml \
+		--set api.image.tag=$(K8S_TAG) --set bayes.image.tag=$(K8S_TAG) --wait --timeout 5m
+
+## k8s-tools: build the pinned kind and helm into bin/k8s, for skaffold,
+## which runs `kind load` and `helm` from PATH
+k8s-tools:
+	@mkdir -p $(K8S_TOOLS_BIN)
+	$(GO) build -o $(K8S_TOOLS_BIN)/kind sigs.k8s.io/kind
+	$(GO) build -ldflags "-X helm.sh/helm/v3/internal/version.version=$$($(GO) list -m -f '{{.Version}}' helm.sh/helm/v3)" \
+		-o $(K8S_TOOLS_BIN)/helm helm.sh/helm/v3/cmd/helm
+
+## dev: skaffold dev on the kind cluster: rebuild, redeploy and port-forward
+## (api :8000, bayes :8001, Grafana :3000) on every change
+dev: k8s-tools
+	@command -v skaffold >/dev/null || { echo "skaffold not found: install it (README, Kubernetes on kind)"; exit 1; }
+	PATH="$(K8S_TOOLS_BIN):$$PATH" skaffold dev --port-forward --kube-context kind-$(K8S_CLUSTER)
+
+## port-forward: api :8000, bayes :8001 and Grafana :3000 until Ctrl-C (the
+## kind NodePorts 30800, 30801 and 30300 work without it)
+port-forward:
+	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
+	kubectl --context kind-$(K8S_CLUSTER) -n $(K8S_NS) port-forward svc/event-driven-bayes-api 8000:8000 & \
+	kubectl --context kind-$(K8S_CLUSTER) -n $(K8S_NS) port-forward svc/event-driven-bayes-bayes 8001:8001 & \
+	kubectl --context kind-$(K8S_CLUSTER) -n monitoring port-forward svc/monitoring-grafana 3000:80 & \
+	wait
+
+## kind-down: delete the kind cluster (./graphs on the host stays)
+kind-down:
+	$(KIND) delete cluster --name $(K8S_CLUSTER)
+
+## chart-test: render the chart with the Helm SDK and check it strictly, plus
+## kind-config.yaml and skaffold.yaml (no cluster needed; part of make test)
+chart-test:
+	cd k8s/charttest && $(GO) test $(GOFLAGS_RACE) ./...
+
+## helm-lint: helm lint --strict with the default and the kind values
+helm-lint:
+	$(HELM) lint --strict $(K8S_CHART)
+	$(HELM) lint --strict $(K8S_CHART) -f $(K8S_CHART)/values-kind.yaml
+
+## chaos: the fault suite (services/e2e, build tag chaos): SIGKILLs of
+## bayes and Redis under load, replicas replaced, Redis absent at start-up,
+## lost replies, bad input; each ends with the model counting exactly what
+## was acknowledged. A few minutes; needs redis-server
+.PHONY: chaos fuzz
+chaos:
+	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server (or run .ci/run)"; exit 1; }
+	cd services/e2e && $(GO) test -race -tags chaos -count=1 -timeout 20m -run Chaos ./...
+
+## fuzz: fuzz the event decoder for FUZZTIME (default 60s); `make test`
+## runs only its seed corpus
+FUZZTIME ?= 60s
+fuzz:
+	cd services/events && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./...
 
 ## unit: the fast tests only (no Redis, no processes)
 unit:
@@ -36,9 +168,17 @@ unit:
 	cd services/api && $(GO) test ./domain/... ./app/...
 
 ## bench: Go benchmarks of the domain update and the event codec
-bench:
-	cd services/bayes && $(GO) test -run '^$$' -bench . -benchmem ./domain/...
+## bench: the Go micro-benchmarks (domain update, event codec, drain loop),
+## then bin/bench: every figure of the performance table against a reference
+## measured in the same run (wrk, redis-benchmark, the real binaries).
+## BENCH_FLAGS=-short for a quick run (CI).
+BENCH_FLAGS ?=
+bench: build
+	@for t in wrk redis-benchmark; do command -v $$t >/dev/null || { echo "$$t not found: apt-get install -y wrk redis-server"; exit 1; }; done
+	cd services/bayes && $(GO) test -run '^$$' -bench . -benchmem ./domain/... ./adapters/redisstream/
 	cd services/events && $(GO) test -run '^$$' -bench . -benchmem ./...
+	cd services/e2e && $(GO) build -o ../../$(BIN)/bench ./cmd/bench
+	$(BIN)/bench -api $(BIN)/api -bayes $(BIN)/bayes $(BENCH_FLAGS)
 
 ## run: both services, plus a local redis-server on 6379 when REDIS_URL is
 ## unset and redis-server is installed; Ctrl-C stops everything
@@ -56,7 +196,8 @@ run: build
 
 ## tidy: go mod tidy in every module
 tidy:
-	@for m in $(MODULES); do (cd $$m && $(GO) mod tidy) || exit 1; done
+	@for m in $(MODULES) $(COMPOSE_MOD); do (cd $$m && $(GO) mod tidy) || exit 1; done
+	cd $(COMPOSE_MOD)/tools && GOWORK=off $(GO) mod tidy
 
 clean:
 	rm -rf $(BIN) .run

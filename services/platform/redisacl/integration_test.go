@@ -38,9 +38,14 @@ var passwords = map[string]string{
 // aclServer is a redis-server started with the rendered ACL file, the way a
 // deployment starts it: the default user off from the first moment.
 // (platform/redistest pings without credentials, so it cannot start one.)
-type aclServer struct{ addr string }
+type aclServer struct {
+	addr string
+	dir  string
+	args []string
+	stop func()
+}
 
-func startWithACLFile(t *testing.T) aclServer {
+func startWithACLFile(t *testing.T, extra ...string) *aclServer {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal(redistest.InstallHint)
@@ -51,27 +56,35 @@ func startWithACLFile(t *testing.T) aclServer {
 		t.Fatal(err)
 	}
 	port := redistest.FreePort(t)
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+	s := &aclServer{addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, args: append([]string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--save", "", "--daemonize", "no", "--loglevel", "warning",
-		"--logfile", filepath.Join(dir, "redis.log"), "--aclfile", file)
+		"--logfile", filepath.Join(dir, "redis.log"), "--aclfile", file}, extra...)}
+	s.start(t)
+	t.Cleanup(func() { s.stop() })
+	return s
+}
+
+func (s *aclServer) start(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command("redis-server", s.args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting redis-server: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); <-exited })
+	s.stop = func() { _ = cmd.Process.Signal(syscall.SIGKILL); <-exited }
 
-	s := aclServer{addr: "127.0.0.1:" + strconv.Itoa(port)}
 	admin := s.client(t, redisacl.AdminUser)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := admin.Ping(context.Background()).Err()
 		if err == nil {
-			return s
+			return
 		}
 		select {
 		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
 			t.Fatalf("redis-server refused the ACL file: %s", log)
 		default:
 		}
@@ -82,8 +95,15 @@ func startWithACLFile(t *testing.T) aclServer {
 	}
 }
 
+// restart kills the server (SIGKILL) and starts it again on its data.
+func (s *aclServer) restart(t *testing.T) {
+	t.Helper()
+	s.stop()
+	s.start(t)
+}
+
 // client connects as user through redisconf, exactly as the services do.
-func (s aclServer) client(t *testing.T, user string) *redis.Client {
+func (s *aclServer) client(t *testing.T, user string) *redis.Client {
 	t.Helper()
 	r := envconf.New(envconf.FromMap(map[string]string{
 		"REDIS_HOST": "127.0.0.1", "REDIS_PORT": strings.Split(s.addr, ":")[1],
@@ -318,5 +338,25 @@ return redis.call('XADD', KEYS[2], '*', 'trial', 'w', 'source', 'pubsub')`)
 
 	if got, err := admin.HMGet(ctx, state, "w", "n").Result(); err != nil || got[0] != "2" || got[1] != "2" {
 		t.Fatalf("state %v %v, want the two commits' w=2 n=2", got, err)
+	}
+}
+
+// Redis 7.0 replays the append-only file as the default user. With that user
+// switched off *and* stripped of permissions, every script's effects (one
+// MULTI/EXEC each in the AOF) failed with NOPERM on restart and the model's
+// counts were lost; found by the compose stack's Redis restart.
+func TestStateSurvivesRestartWithAOF(t *testing.T) {
+	s := startWithACLFile(t, "--appendonly", "yes", "--appendfsync", "always")
+	ctx := context.Background()
+	bayes := s.client(t, redisacl.BayesUser)
+	script := redis.NewScript(`redis.call('HINCRBY', KEYS[1], 'w', 1) return redis.call('HINCRBY', KEYS[1], 'n', 1)`)
+	for range 3 {
+		wantOK(t, "script as bayes", script.Run(ctx, bayes, []string{state}).Err())
+	}
+	s.restart(t)
+	got, err := s.client(t, redisacl.AdminUser).HGetAll(ctx, state).Result()
+	if err != nil || got["n"] != "3" || got["w"] != "3" {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+		t.Fatalf("after restart: %v, %v; want n=3 w=3\n%s", got, err, log)
 	}
 }

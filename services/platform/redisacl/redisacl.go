@@ -112,9 +112,13 @@ func Admin() User {
 	return User{Name: AdminUser, Rules: []string{"reset", "on", "~*", "&*", "+@all"}}
 }
 
-// DefaultOff switches the default (password-less, all-powerful) user off.
+// DefaultOff switches the default (password-less) user off: no client can
+// log in as it. It keeps every permission all the same, because Redis 7.0
+// replays the append-only file as the default user: with its permissions
+// reset, every transaction in the AOF (each Lua script's effects are one)
+// fails with NOPERM at start-up and the model's counts are lost.
 func DefaultOff() User {
-	return User{Name: "default", Rules: []string{"reset", "off"}}
+	return User{Name: "default", Rules: []string{"reset", "off", "~*", "&*", "+@all"}}
 }
 
 // Users are the services' users for cfg: api, then bayes.

@@ -1,0 +1,17 @@
+// Package compose tests docker-compose.yml and the two Dockerfiles.
+//
+// TestComposeFile... load the compose file with compose-go (the loader the
+// pinned compose CLI uses) and check what must hold between it and the
+// binaries: every variable a service is given is one its binary reads, the
+// ports and health checks are the ones the binaries serve, and bayes' plots
+// are written into the mounted folder. They need no Docker.
+//
+// TestComposeStack builds the images and runs the stack for real: from
+// local stand-ins for the base images when no registry can be reached, with
+// a unique project name and host ports, and tears everything down. It needs
+// a Docker engine and the compose v2 CLI (COMPOSE_BIN, built by
+// `make e2e-compose` from the version pinned in tools/go.mod); without them
+// it is skipped, unless EDB_REQUIRE_DOCKER=1, when it fails.
+//
+// healthcheck/ is the small program the images use as their health check.
+package compose
