@@ -192,15 +192,29 @@ func benchLatency(s settings) row {
 	var samples []sample
 	watcher := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
 	defer watcher.Close()
+	// The watcher stops once it has seen every accepted observation applied
+	// (target is set when the load ends), so the last sample is never cut off.
+	var target atomic.Int64
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
 		last := int64(-1)
-		for ctx.Err() == nil {
+		deadline := time.Time{}
+		for {
 			n := stateN(ctx, watcher, stream)
 			if n != last {
 				samples = append(samples, sample{time.Now(), n})
 				last = n
+			}
+			if t := target.Load(); t > 0 {
+				if n >= t {
+					return
+				}
+				if deadline.IsZero() {
+					deadline = time.Now().Add(30 * time.Second)
+				} else if time.Now().After(deadline) {
+					return
+				}
 			}
 			time.Sleep(200 * time.Microsecond) // sampling resolution; keeps the watcher from loading Redis
 		}
@@ -263,13 +277,9 @@ func benchLatency(s settings) row {
 	}
 	tick.Stop()
 	wg.Wait()
-	total := int64(len(answers))
-	deadline := time.Now().Add(30 * time.Second)
-	for stateN(ctx, r.rdb, stream) < total && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	cancel()
+	target.Store(max(int64(len(answers)), 1))
 	<-watchDone
+	cancel()
 	<-pingDone
 
 	slices.SortFunc(answers, func(a, b answer) int { return compareIDs(a.id, b.id) })
