@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/wait"
 )
 
 // binDir holds the binaries TestMain builds once for all tests.
@@ -146,19 +147,7 @@ func (p *proc) logs() string {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	last := ""
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s; last state: %s", what, limit, last)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval; the deadline bounds the wait
-	}
+	wait.UntilState(t, limit, what, cond)
 }
 
 // modelView is the contract of GET /model.

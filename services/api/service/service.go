@@ -113,13 +113,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := tracing.Shutdown(sctx); err != nil {
-			logger.Warn("flushing traces", slog.String("error", err.Error()))
-		}
-	}()
+	defer tracing.Flush(ctx, logger)
 	reg := telemetry.NewRegistry()
 	application, cleanup, err := newApplicationWith(ctx, cfg, logger, reg, tracing.Enabled)
 	if err != nil {

@@ -41,13 +41,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := tracing.Shutdown(sctx); err != nil {
-			log.Warn("flushing traces", "err", err)
-		}
-	}()
+	defer tracing.Flush(ctx, log)
 	reg := telemetry.NewRegistry()
 
 	rdb := redis.NewClient(cfg.Redis)

@@ -12,8 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -32,6 +34,22 @@ type Tracing struct {
 	Enabled bool
 	// Shutdown flushes and stops the exporter; a no-op when disabled.
 	Shutdown func(context.Context) error
+}
+
+// flushTimeout bounds how long a stopping service waits for its last spans
+// to be exported.
+const flushTimeout = 5 * time.Second
+
+// Flush exports the spans still buffered and stops the exporter, within
+// flushTimeout even when ctx is already cancelled (as it is at shutdown);
+// a failure is logged, not returned: it must not turn a clean exit into an
+// error. Meant for a defer right after Setup.
+func (t Tracing) Flush(ctx context.Context, log *slog.Logger) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	defer cancel()
+	if err := t.Shutdown(sctx); err != nil {
+		log.WarnContext(sctx, "flushing traces", "err", err)
+	}
 }
 
 // Enabled reports whether the environment asks for trace export.

@@ -15,6 +15,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/wait"
 )
 
 const stream = "update_model_test"
@@ -325,11 +326,5 @@ func (h *holdFirstPipeline) ProcessPipelineHook(next redis.ProcessPipelineHook) 
 
 func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(time.Millisecond) // poll interval; the deadline bounds it
-	}
+	wait.Until(t, 10*time.Second, "condition", cond)
 }

@@ -14,19 +14,14 @@ import (
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/pubsubbridge"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/wait"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 15s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval; the deadline bounds it
-	}
+	wait.Until(t, 15*time.Second, what, cond)
 }
 
 type replica struct {

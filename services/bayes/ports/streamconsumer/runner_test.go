@@ -14,6 +14,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/streamconsumer"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/wait"
 )
 
 type nobody struct{}
@@ -22,13 +23,7 @@ func (nobody) Notify(model.Counts) {}
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval; the deadline bounds it
-	}
+	wait.Until(t, 20*time.Second, what, cond)
 }
 
 func add(t *testing.T, rdb *redis.Client, n int, trial string) {
