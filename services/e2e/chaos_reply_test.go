@@ -228,9 +228,9 @@ func TestChaosLostCommitReplyCountsOnce(t *testing.T) {
 	send(10)
 	waitForN(t, p, n)
 	for round := 1; round <= 3; round++ {
-		// A committed entry is sent as id, trial, "", "": the two empty
-		// strings mark the commit script's arguments.
-		proxy.arm("$0\r\n\r\n$0\r\n\r\n")
+		// Only the commit script names the dead-letter stream among its keys
+		// (no metrics scrape runs here), so its request carries this.
+		proxy.arm("$17\r\nupdate_model:dead\r\n")
 		send(10)
 		eventually(t, 20*time.Second, "the commit's reply lost", func() (bool, string) {
 			return proxy.dropped.Load() == int64(round), fmt.Sprint(proxy.dropped.Load())
