@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -87,7 +88,9 @@ func benchDrain(s settings) (row, row) {
 		}
 	}
 
-	bayes := start(s.bayesBin, freePort(), "REDIS_URL="+r.url, "GRAPHS_DIR="+tempDir(), "CONSUMER_NAME=bench")
+	graphs := tempDir()
+	defer os.RemoveAll(graphs)
+	bayes := start(s.bayesBin, freePort(), "REDIS_URL="+r.url, "GRAPHS_DIR="+graphs, "CONSUMER_NAME=bench")
 	defer bayes.stop()
 	var t0, t1 time.Time
 	var rss10k, rssEnd int
@@ -126,12 +129,8 @@ func benchDrain(s settings) (row, row) {
 // benchSystem: the api at its peak rate with bayes consuming; the lag is
 // sampled every second and must not grow.
 func benchSystem(s settings) row {
-	r := startRedis()
-	defer r.stop()
-	api := start(s.apiBin, freePort(), "REDIS_URL="+r.url)
-	defer api.stop()
-	bayes := start(s.bayesBin, freePort(), "REDIS_URL="+r.url, "GRAPHS_DIR="+tempDir(), "CONSUMER_NAME=bench")
-	defer bayes.stop()
+	r, api, _, stop := startSystem(s)
+	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	var lags []int64
 	var mu sync.Mutex
@@ -176,12 +175,8 @@ func benchSystem(s settings) row {
 // watcher samples n, and each request's latency is the first sample with n
 // at or above its rank, minus the time its 201 arrived.
 func benchLatency(s settings) row {
-	r := startRedis()
-	defer r.stop()
-	api := start(s.apiBin, freePort(), "REDIS_URL="+r.url)
-	defer api.stop()
-	bayes := start(s.bayesBin, freePort(), "REDIS_URL="+r.url, "GRAPHS_DIR="+tempDir(), "CONSUMER_NAME=bench")
-	defer bayes.stop()
+	r, api, _, stop := startSystem(s)
+	defer stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -364,5 +359,20 @@ func benchTracing(s settings) row {
 		figure: "api req/s with every request traced and exported (OTLP/HTTP)", reference: "the same api, tracing off (no endpoint)",
 		value: fmt.Sprintf("%.0f", a), refValue: fmt.Sprintf("%.0f", b), ratio: fmt.Sprintf("%.2f", a/b),
 		target: "reported", ok: bad == 0,
+	}
+}
+
+// startSystem starts Redis, the api and one bayes; stop ends them all and
+// removes what they wrote.
+func startSystem(s settings) (r *redisServer, api, bayes *proc, stop func()) {
+	r = startRedis()
+	graphs := tempDir()
+	api = start(s.apiBin, freePort(), "REDIS_URL="+r.url)
+	bayes = start(s.bayesBin, freePort(), "REDIS_URL="+r.url, "GRAPHS_DIR="+graphs, "CONSUMER_NAME=bench")
+	return r, api, bayes, func() {
+		bayes.stop()
+		api.stop()
+		r.stop()
+		_ = os.RemoveAll(graphs)
 	}
 }
