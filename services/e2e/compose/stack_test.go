@@ -246,7 +246,19 @@ func (s *stack) waitCounted(ctx context.Context, want counts) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	time.Sleep(2 * time.Second)
+	// Stays there: once the stream is fully acknowledged (bayes' metrics read
+	// lag and pending from Redis), nothing can arrive late and count twice.
+	for {
+		code, body, err := get(ctx, s.bayes+"/metrics")
+		if err == nil && code == http.StatusOK && metricIsZero(body, "edb_bayes_consumer_group_lag") &&
+			metricIsZero(body, "edb_bayes_consumer_group_pending") {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("stream not fully acknowledged after %s (%d %v)", waitCounted, code, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 	code, body, err := get(ctx, s.bayes+"/model")
 	if err != nil || code != http.StatusOK || json.Unmarshal(body, &got) != nil || got != want {
 		s.t.Fatalf("/model moved from n=%d w=%d to %d %s %v", want.N, want.W, code, body, err)
@@ -362,4 +374,15 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// metricIsZero reports whether the Prometheus text body has the unlabelled
+// series name with value 0.
+func metricIsZero(body []byte, name string) bool {
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strings.TrimSpace(v) == "0"
+		}
+	}
+	return false
 }
