@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/valyala/fasthttp"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/command"
@@ -125,7 +127,31 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	// from a link checker must not record an observation.
 	f.Add(fiber.MethodGet, "/update_model/:trial", s.recordObservation)
 	f.Post("/update_model/:trial", s.recordObservation)
+	jsonForUnknownMethods(f)
 	return f
+}
+
+// jsonForUnknownMethods answers a request whose method Fiber does not know
+// (BREW, or a lower-case get) with a JSON 400 like every other error. Fiber
+// rejects such a request in plain text before any middleware or the error
+// handler runs, so this wraps the server's handler itself.
+func jsonForUnknownMethods(f *fiber.App) {
+	srv := f.Server()
+	next := srv.Handler
+	known := map[string]bool{}
+	for _, m := range f.Config().RequestMethods {
+		known[m] = true
+	}
+	body, _ := json.Marshal(ErrorBody{Error: "invalid HTTP method"})
+	srv.Handler = func(ctx *fasthttp.RequestCtx) {
+		if !known[string(ctx.Method())] {
+			ctx.SetStatusCode(fiber.StatusBadRequest)
+			ctx.SetContentType(fiber.MIMEApplicationJSON)
+			ctx.SetBody(body)
+			return
+		}
+		next(ctx)
+	}
 }
 
 type server struct {

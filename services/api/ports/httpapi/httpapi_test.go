@@ -212,3 +212,22 @@ func TestHealth(t *testing.T) {
 		}
 	})
 }
+
+// Fiber rejects methods it does not know before any handler runs; the answer
+// is still a JSON 400, and nothing is recorded.
+func TestUnknownMethodIsJSON(t *testing.T) {
+	pub := &fakePublisher{}
+	f := newServer(t, pub, fakePinger{})
+	for _, m := range []string{"BREW", "get"} {
+		r := do(t, f, m, "/update_model/w")
+		if r.status != http.StatusBadRequest || r.body["error"] == nil {
+			t.Errorf("%s: %d %s, want 400 with a JSON error", m, r.status, r.raw)
+		}
+	}
+	if n := len(pub.published()); n != 0 {
+		t.Fatalf("%d observations recorded by unknown methods", n)
+	}
+	if r := do(t, f, http.MethodGet, "/update_model/w"); r.status != http.StatusCreated {
+		t.Fatalf("a known method after them: %d", r.status)
+	}
+}
