@@ -113,7 +113,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),
 		Handler:           httpapi.NewHandler(application, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), log),
 		ReadHeaderTimeout: 5 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Requests keep ctx's values but not its cancellation: SIGTERM
+		// cancels ctx, and the requests Shutdown lets finish must not fail.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
