@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -137,17 +138,23 @@ func (p *proc) stop() {
 	}
 }
 
+// waitHTTP polls url until it answers 2xx, for 20 s at most.
 func waitHTTP(url string) {
+	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if out, err := exec.Command("curl", "-fsS", "-o", "/dev/null", url).CombinedOutput(); err == nil {
-			return
-		} else if time.Now().After(deadline) {
-			log.Fatalf("%s: %v %s", url, err, out)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode/100 == 2 {
+				return
+			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		if time.Now().After(deadline) {
+			log.Fatalf("%s did not answer 2xx within 20s (last error: %v)", url, err)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval; the deadline bounds it
 	}
-	log.Fatalf("%s did not answer within 20s", url)
 }
 
 type redisServer struct {
