@@ -11,10 +11,8 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -88,13 +86,7 @@ func startLoad(t *testing.T, api *proc, spec loadSpec) (o *outcome, wait func())
 					return
 				default:
 				}
-				trial, method := "l", http.MethodGet
-				if rand.IntN(10) < 7 {
-					trial = "w"
-				}
-				if rand.IntN(2) == 0 {
-					method = http.MethodPost
-				}
+				trial, method := randomObservation()
 				start := time.Now()
 				status, id, err := recordWith(hc, api, method, trial)
 				end := time.Now()
@@ -133,28 +125,6 @@ func startLoad(t *testing.T, api *proc, spec loadSpec) (o *outcome, wait func())
 	}
 	t.Cleanup(func() { close(quit); wait() })
 	return o, wait
-}
-
-// recordWith is record with a client of the caller's choosing; every answer,
-// 201 or not, must be a JSON object.
-func recordWith(hc *http.Client, api *proc, method, trial string) (int, string, error) {
-	req, _ := http.NewRequest(method, api.url("/update_model/"+trial), nil)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, "", err
-	}
-	var b struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(body, &b); err != nil {
-		return resp.StatusCode, "", fmt.Errorf("body %q is not JSON: %w", body, err)
-	}
-	return resp.StatusCode, b.ID, nil
 }
 
 // status is the HTTP status of GET path, or 0 when nothing answered.

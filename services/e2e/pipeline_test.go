@@ -50,21 +50,42 @@ var client = &http.Client{Timeout: 10 * time.Second}
 
 // record sends one observation and returns the status and the event id.
 func record(api *proc, method, trial string) (int, string, error) {
+	return recordWith(client, api, method, trial)
+}
+
+// recordWith is record with a client of the caller's choosing; every answer,
+// 201 or not, must be a JSON object.
+func recordWith(hc *http.Client, api *proc, method, trial string) (int, string, error) {
 	req, _ := http.NewRequest(method, api.url("/update_model/"+trial), nil)
-	resp, err := client.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, "", err
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return resp.StatusCode, "", err
+	}
 	var b struct {
-		ID    string `json:"id"`
-		Error string `json:"error"`
+		ID string `json:"id"`
 	}
 	if err := json.Unmarshal(body, &b); err != nil {
 		return resp.StatusCode, "", fmt.Errorf("body %q is not JSON: %w", body, err)
 	}
 	return resp.StatusCode, b.ID, nil
+}
+
+// randomObservation picks a trial (about 70% water) and a method (GET or
+// POST, both recorded) for load generators.
+func randomObservation() (trial, method string) {
+	trial, method = "l", http.MethodGet
+	if rand.IntN(10) < 7 {
+		trial = "w"
+	}
+	if rand.IntN(2) == 0 {
+		method = http.MethodPost
+	}
+	return trial, method
 }
 
 // tally counts what the api accepted.
@@ -87,13 +108,7 @@ func load(t *testing.T, api *proc, workers int, max int64, stop <-chan struct{})
 					return
 				default:
 				}
-				trial, method := "l", http.MethodGet
-				if rand.IntN(10) < 7 {
-					trial = "w"
-				}
-				if rand.IntN(2) == 0 {
-					method = http.MethodPost
-				}
+				trial, method := randomObservation()
 				status, id, err := record(api, method, trial)
 				if err != nil || status != http.StatusCreated || id == "" {
 					t.Errorf("%s %s: status %d id %q err %v", method, trial, status, id, err)
