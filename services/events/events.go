@@ -1,6 +1,8 @@
-// Package events is the wire format of an observation as it travels through a
-// Redis Stream from the api to bayes. It is the only code the two services
-// share about the contract, so a change here is a change to both sides.
+// Package events is the wire format of the events that travel through a
+// Redis Stream from the api to bayes: observations (one trial, or a batch of
+// counts) and model definitions, each for a named model. It is the only code
+// the two services share about the contract, so a change here is a change to
+// both sides.
 package events
 
 import (
@@ -13,12 +15,29 @@ import (
 // Stream entry field names. They are part of the contract: a producer written
 // in any language (redis-cli included) uses these.
 const (
+	FieldKind        = "kind"
+	FieldModel       = "model"
 	FieldTrial       = "trial"
+	FieldWater       = "w"
+	FieldLand        = "l"
+	FieldPrior       = "prior"
+	FieldGridPoints  = "grid_points"
 	FieldTimestamp   = "ts"
 	FieldTraceParent = "traceparent"
 	FieldTraceState  = "tracestate"
 	FieldSource      = "source"
 )
+
+// Event kinds. An entry without a kind field is an observation, so the
+// original contract (XADD update_model * trial w) still holds.
+const (
+	KindObserve = "observe"
+	KindDefine  = "define"
+)
+
+// MaxCount bounds each count of a batch event, so no sum of counts can
+// overflow whatever arrives.
+const MaxCount = 1_000_000_000
 
 // Trial values on the wire.
 const (
@@ -32,10 +51,22 @@ const (
 	SourcePubSub = "pubsub"
 )
 
-// Observation is one globe toss as it is carried in a stream entry.
-type Observation struct {
-	// Trial is TrialWater or TrialLand.
+// Event is one stream entry: an observation (Kind KindObserve) of one trial
+// or of a batch of counts, or the definition of a model (Kind KindDefine).
+type Event struct {
+	// Kind is KindObserve or KindDefine; Decode never leaves it empty.
+	Kind string
+	// Model names the model the event is for; Decode never leaves it empty
+	// (DefaultModel when the entry does not say).
+	Model string
+	// Trial is TrialWater or TrialLand for a one-toss observation, empty for
+	// a batch of counts (W, L) or a definition.
 	Trial string
+	// W and L are the counts of a batch observation: W waters and L lands,
+	// applied together, W+L >= 1. Zero for a one-toss observation.
+	W, L int64
+	// Spec is the prior and grid of a definition.
+	Spec ModelSpec
 	// PublishedAt is when the producer accepted the observation; zero when the
 	// producer (e.g. a manual XADD) did not say.
 	PublishedAt time.Time
@@ -55,9 +86,17 @@ var ErrMalformed = errors.New("malformed event")
 const (
 	CodeMissingTrial     = "missing_trial"
 	CodeInvalidTrial     = "invalid_trial"
+	CodeInvalidCounts    = "invalid_counts"
+	CodeInvalidModel     = "invalid_model"
+	CodeInvalidKind      = "invalid_kind"
+	CodeInvalidSpec      = "invalid_spec"
 	CodeInvalidTimestamp = "invalid_timestamp"
 	CodeInvalidType      = "invalid_type"
 )
+
+// Codes lists every reason code, for metrics that pre-export their labels.
+var Codes = []string{CodeMissingTrial, CodeInvalidTrial, CodeInvalidCounts, CodeInvalidModel,
+	CodeInvalidKind, CodeInvalidSpec, CodeInvalidTimestamp, CodeInvalidType}
 
 // MalformedError says why an entry cannot be decoded.
 type MalformedError struct {
@@ -73,9 +112,25 @@ func malformed(code, format string, args ...any) error {
 }
 
 // Fields returns the stream entry fields for XADD, in a stable order
-// (name, value, name, value, ...). Empty optional fields are left out.
-func (o Observation) Fields() []string {
-	f := []string{FieldTrial, o.Trial}
+// (name, value, name, value, ...). Optional fields are left out when they
+// hold their default: no kind for an observation, no model for
+// DefaultModel, so an event of the default model is the original's entry.
+func (o Event) Fields() []string {
+	f := make([]string, 0, 12)
+	if o.Kind == KindDefine {
+		f = append(f, FieldKind, KindDefine)
+	}
+	if o.Model != "" && o.Model != DefaultModel {
+		f = append(f, FieldModel, o.Model)
+	}
+	switch {
+	case o.Kind == KindDefine:
+		f = append(f, FieldPrior, o.Spec.Prior, FieldGridPoints, strconv.Itoa(o.Spec.GridPoints))
+	case o.Trial != "":
+		f = append(f, FieldTrial, o.Trial)
+	default:
+		f = append(f, FieldWater, strconv.FormatInt(o.W, 10), FieldLand, strconv.FormatInt(o.L, 10))
+	}
 	if !o.PublishedAt.IsZero() {
 		f = append(f, FieldTimestamp, strconv.FormatInt(o.PublishedAt.UnixMicro(), 10))
 	}
@@ -94,23 +149,49 @@ func (o Observation) Fields() []string {
 // ValidTrial reports whether s is a trial value the contract allows.
 func ValidTrial(s string) bool { return s == TrialWater || s == TrialLand }
 
-// Decode reads an observation from stream entry fields as go-redis returns
-// them. The trial is required and must be "w" or "l"; the timestamp, when
-// present, must be an integer number of microseconds since the Unix epoch.
+// Decode reads an event from stream entry fields as go-redis returns them.
+//
+//   - kind: absent (an observation) or "define".
+//   - model: absent (DefaultModel) or a model name (see ValidModelName).
+//   - an observation has either trial ("w" or "l") or the counts w and l
+//     (decimal, 0 to MaxCount each, at least one trial in all; a missing
+//     one is 0), never both.
+//   - a definition has prior (see ParsePrior) and grid_points.
+//   - ts, when present, is an integer number of microseconds since the Unix
+//     epoch.
+//
 // Unknown fields are ignored so producers can add to the contract.
-func Decode(values map[string]any) (Observation, error) {
-	var o Observation
-	trial, ok, err := str(values, FieldTrial)
+func Decode(values map[string]any) (Event, error) {
+	var o Event
+	kind, ok, err := str(values, FieldKind)
+	if err != nil {
+		return o, err
+	}
+	switch {
+	case !ok || kind == KindObserve:
+		o.Kind = KindObserve
+	case kind == KindDefine:
+		o.Kind = KindDefine
+	default:
+		return o, malformed(CodeInvalidKind, "kind %q is neither %q nor %q", clip(kind), KindObserve, KindDefine)
+	}
+	name, ok, err := str(values, FieldModel)
 	if err != nil {
 		return o, err
 	}
 	if !ok {
-		return o, malformed(CodeMissingTrial, "missing field %q", FieldTrial)
+		name = DefaultModel
+	} else if !ValidModelName(name) {
+		return o, malformed(CodeInvalidModel, "model %q is not a name: %s", clip(name), ModelNameRule)
 	}
-	if !ValidTrial(trial) {
-		return o, malformed(CodeInvalidTrial, "trial %q is neither %q nor %q", clip(trial), TrialWater, TrialLand)
+	o.Model = name
+	if o.Kind == KindDefine {
+		if err := decodeSpec(values, &o); err != nil {
+			return o, err
+		}
+	} else if err := decodeObservation(values, &o); err != nil {
+		return o, err
 	}
-	o.Trial = trial
 
 	if ts, ok, err := str(values, FieldTimestamp); err != nil {
 		return o, err
@@ -133,6 +214,82 @@ func Decode(values map[string]any) (Observation, error) {
 		return o, err
 	}
 	return o, nil
+}
+
+func decodeObservation(values map[string]any, o *Event) error {
+	trial, hasTrial, err := str(values, FieldTrial)
+	if err != nil {
+		return err
+	}
+	ws, hasW, err := str(values, FieldWater)
+	if err != nil {
+		return err
+	}
+	ls, hasL, err := str(values, FieldLand)
+	if err != nil {
+		return err
+	}
+	if hasTrial {
+		if hasW || hasL {
+			return malformed(CodeInvalidCounts, "an observation has %q or the counts %q and %q, not both", FieldTrial, FieldWater, FieldLand)
+		}
+		if !ValidTrial(trial) {
+			return malformed(CodeInvalidTrial, "trial %q is neither %q nor %q", clip(trial), TrialWater, TrialLand)
+		}
+		o.Trial = trial
+		return nil
+	}
+	if !hasW && !hasL {
+		return malformed(CodeMissingTrial, "missing field %q (or the counts %q and %q)", FieldTrial, FieldWater, FieldLand)
+	}
+	if o.W, err = count(FieldWater, ws, hasW); err != nil {
+		return err
+	}
+	if o.L, err = count(FieldLand, ls, hasL); err != nil {
+		return err
+	}
+	if o.W+o.L == 0 {
+		return malformed(CodeInvalidCounts, "counts %q and %q are both 0: nothing to observe", FieldWater, FieldLand)
+	}
+	return nil
+}
+
+func count(field, s string, present bool) (int64, error) {
+	if !present {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > MaxCount {
+		return 0, malformed(CodeInvalidCounts, "field %q is %q, not a whole number from 0 to %d", field, clip(s), MaxCount)
+	}
+	return n, nil
+}
+
+func decodeSpec(values map[string]any, o *Event) error {
+	prior, ok, err := str(values, FieldPrior)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return malformed(CodeInvalidSpec, "a definition needs the field %q", FieldPrior)
+	}
+	points, ok, err := str(values, FieldGridPoints)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return malformed(CodeInvalidSpec, "a definition needs the field %q", FieldGridPoints)
+	}
+	n, perr := strconv.Atoi(points)
+	if perr != nil {
+		return malformed(CodeInvalidSpec, "field %q is %q, not a whole number", FieldGridPoints, clip(points))
+	}
+	spec, serr := NewModelSpec(prior, n)
+	if serr != nil {
+		return malformed(CodeInvalidSpec, "%s", serr.Error())
+	}
+	o.Spec = spec
+	return nil
 }
 
 func str(values map[string]any, name string) (string, bool, error) {

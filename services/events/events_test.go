@@ -18,7 +18,7 @@ func toMap(fields []string) map[string]any {
 }
 
 func TestRoundTrip(t *testing.T) {
-	in := events.Observation{
+	in := events.Event{
 		Trial:       events.TrialWater,
 		PublishedAt: time.UnixMicro(1_700_000_000_123_456),
 		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -38,13 +38,13 @@ func TestRoundTrip(t *testing.T) {
 // TestWireNames pins the field names: bayes, redis-cli users and any other
 // producer depend on them, so renaming one must fail a test.
 func TestWireNames(t *testing.T) {
-	got := strings.Join(events.Observation{Trial: "l", PublishedAt: time.UnixMicro(5), Source: "api",
+	got := strings.Join(events.Event{Trial: "l", PublishedAt: time.UnixMicro(5), Source: "api",
 		TraceParent: "tp", TraceState: "ts"}.Fields(), " ")
 	want := "trial l ts 5 source api traceparent tp tracestate ts"
 	if got != want {
 		t.Fatalf("fields = %q, want %q", got, want)
 	}
-	if got := (events.Observation{Trial: "w"}).Fields(); len(got) != 2 {
+	if got := (events.Event{Trial: "w"}).Fields(); len(got) != 2 {
 		t.Fatalf("optional fields written when empty: %q", got)
 	}
 }
@@ -101,7 +101,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 func BenchmarkFields(b *testing.B) {
-	o := events.Observation{Trial: "w", PublishedAt: time.Now(), Source: events.SourceAPI,
+	o := events.Event{Trial: "w", PublishedAt: time.Now(), Source: events.SourceAPI,
 		TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
 	for b.Loop() {
 		_ = o.Fields()

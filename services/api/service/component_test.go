@@ -169,7 +169,7 @@ func TestServiceStoresEveryObservation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored := map[string]events.Observation{}
+	stored := map[string]events.Event{}
 	for _, e := range entries {
 		o, err := events.Decode(e.Values)
 		if err != nil {

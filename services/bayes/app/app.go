@@ -21,6 +21,6 @@ type Commands struct {
 
 // Queries read state.
 type Queries struct {
-	CurrentModel *query.CurrentModelHandler
-	Readiness    *query.ReadinessHandler
+	Models    *query.Models
+	Readiness *query.ReadinessHandler
 }

@@ -240,7 +240,7 @@ const tracerName = "github.com/event-driven-bayes/event-driven-bayes/services/ap
 // Publish stores o with XADD and returns the entry id once Redis has stored
 // it. The stream is not trimmed here: the consumer trims only what it has
 // processed, so an entry is never dropped before it is counted.
-func (p *Publisher) Publish(ctx context.Context, o events.Observation) (string, error) {
+func (p *Publisher) Publish(ctx context.Context, o events.Event) (string, error) {
 	// Guard the contract: the consumer dead-letters a bad trial, so refuse to
 	// produce one in the first place.
 	if !events.ValidTrial(o.Trial) {

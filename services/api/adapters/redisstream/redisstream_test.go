@@ -44,7 +44,7 @@ func TestPublishStoresDecodableEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	want := []events.Observation{
+	want := []events.Event{
 		{Trial: events.TrialWater, PublishedAt: time.UnixMicro(1767322800123456), Source: events.SourceAPI},
 		{Trial: events.TrialLand, PublishedAt: time.UnixMicro(1767322800999999), Source: events.SourceAPI},
 		// Optional fields absent: Decode must read them back as empty.
@@ -88,7 +88,7 @@ func TestPublishRejectsInvalidTrial(t *testing.T) {
 	srv := redistest.Start(t)
 	pub, _ := redisstream.NewPublisher(newClient(t, srv), stream, 2*time.Second)
 	t.Cleanup(pub.Close)
-	if _, err := pub.Publish(context.Background(), events.Observation{Trial: "x"}); err == nil {
+	if _, err := pub.Publish(context.Background(), events.Event{Trial: "x"}); err == nil {
 		t.Fatal("Publish accepted trial x")
 	}
 	if n, _ := srv.Client().XLen(context.Background(), stream).Result(); n != 0 {
@@ -103,7 +103,7 @@ func TestPublishFailsWhileRedisIsDownAndRecovers(t *testing.T) {
 	t.Cleanup(pub.Close)
 	ping, _ := redisstream.NewPinger(client)
 	ctx := context.Background()
-	obs := events.Observation{Trial: events.TrialWater, PublishedAt: time.Now(), Source: events.SourceAPI}
+	obs := events.Event{Trial: events.TrialWater, PublishedAt: time.Now(), Source: events.SourceAPI}
 
 	if _, err := pub.Publish(ctx, obs); err != nil {
 		t.Fatalf("Publish before the outage: %v", err)
@@ -195,7 +195,7 @@ func TestConcurrentPublishesShareRoundTrips(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		go func() {
-			id, err := pub.Publish(ctx, events.Observation{Trial: events.TrialWater})
+			id, err := pub.Publish(ctx, events.Event{Trial: events.TrialWater})
 			if err != nil {
 				errs <- err
 				return
@@ -241,11 +241,11 @@ func TestCloseWritesWhatIsQueuedThenRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pub.Publish(context.Background(), events.Observation{Trial: "w"}); err != nil {
+	if _, err := pub.Publish(context.Background(), events.Event{Trial: "w"}); err != nil {
 		t.Fatal(err)
 	}
 	pub.Close()
-	if _, err := pub.Publish(context.Background(), events.Observation{Trial: "w"}); !errors.Is(err, redisstream.ErrClosed) {
+	if _, err := pub.Publish(context.Background(), events.Event{Trial: "w"}); !errors.Is(err, redisstream.ErrClosed) {
 		t.Fatalf("after Close: %v, want ErrClosed", err)
 	}
 	pub.Close() // idempotent
@@ -277,7 +277,7 @@ func TestExpiredRequestsAreNotWritten(t *testing.T) {
 	ctx := context.Background()
 	errs := make(chan error, 10)
 	publish := func() {
-		_, err := pub.Publish(ctx, events.Observation{Trial: events.TrialWater})
+		_, err := pub.Publish(ctx, events.Event{Trial: events.TrialWater})
 		errs <- err
 	}
 	go publish() // its round trip hangs (as on a dead connection)
@@ -297,7 +297,7 @@ func TestExpiredRequestsAreNotWritten(t *testing.T) {
 	}
 	close(stuck.release) // the connection comes back
 	waitUntil(t, func() bool { return pub.Waiting() == 0 })
-	if _, err := pub.Publish(ctx, events.Observation{Trial: events.TrialLand}); err != nil {
+	if _, err := pub.Publish(ctx, events.Event{Trial: events.TrialLand}); err != nil {
 		t.Fatal(err) // and the publisher works again
 	}
 	if l := srv.Client().XLen(ctx, stream).Val(); l != 1 {

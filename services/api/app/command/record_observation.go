@@ -18,7 +18,7 @@ import (
 // for it once the broker has stored it. It is defined here, where it is used,
 // so the app layer does not know which broker is behind it.
 type Publisher interface {
-	Publish(ctx context.Context, o events.Observation) (id string, err error)
+	Publish(ctx context.Context, o events.Event) (id string, err error)
 }
 
 // RecordObservation asks to record one toss.
@@ -64,7 +64,7 @@ func (h RecordObservationHandler) Handle(ctx context.Context, cmd RecordObservat
 	if cmd.Trial.IsZero() {
 		return RecordObservationResult{}, apperr.New(apperr.IncorrectInput, "trial is required")
 	}
-	ev := events.Observation{
+	ev := events.Event{
 		Trial:       cmd.Trial.String(),
 		PublishedAt: h.now(),
 		Source:      events.SourceAPI,

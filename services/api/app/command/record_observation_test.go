@@ -18,11 +18,11 @@ type ctxKey struct{}
 type fakePublisher struct {
 	id    string
 	err   error
-	got   []events.Observation
+	got   []events.Event
 	ctxOK bool
 }
 
-func (f *fakePublisher) Publish(ctx context.Context, o events.Observation) (string, error) {
+func (f *fakePublisher) Publish(ctx context.Context, o events.Event) (string, error) {
 	f.got = append(f.got, o)
 	f.ctxOK = ctx.Value(ctxKey{}) == "request"
 	return f.id, f.err
@@ -60,7 +60,7 @@ func TestRecordObservation(t *testing.T) {
 				t.Fatalf("published %d events, want published=%v", len(pub.got), tt.wantPub)
 			}
 			if tt.wantPub {
-				want := events.Observation{Trial: tt.trial.String(), PublishedAt: fixed, Source: events.SourceAPI}
+				want := events.Event{Trial: tt.trial.String(), PublishedAt: fixed, Source: events.SourceAPI}
 				if pub.got[0] != want {
 					t.Errorf("published %+v, want %+v", pub.got[0], want)
 				}

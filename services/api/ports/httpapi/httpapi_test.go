@@ -25,10 +25,10 @@ import (
 type fakePublisher struct {
 	mu  sync.Mutex
 	err error
-	got []events.Observation
+	got []events.Event
 }
 
-func (f *fakePublisher) Publish(_ context.Context, o events.Observation) (string, error) {
+func (f *fakePublisher) Publish(_ context.Context, o events.Event) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -38,10 +38,10 @@ func (f *fakePublisher) Publish(_ context.Context, o events.Observation) (string
 	return "1700000000000-" + string(rune('0'+len(f.got))), nil
 }
 
-func (f *fakePublisher) published() []events.Observation {
+func (f *fakePublisher) published() []events.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]events.Observation(nil), f.got...)
+	return append([]events.Event(nil), f.got...)
 }
 
 type fakePinger struct{ err error }

@@ -150,7 +150,7 @@ func (b *Bridge) forward(ctx context.Context) error {
 }
 
 func (b *Bridge) forwardOne(ctx context.Context, payload string) error {
-	ev := events.Observation{Trial: payload, PublishedAt: b.now(), Source: events.SourcePubSub}
+	ev := events.Event{Trial: payload, PublishedAt: b.now(), Source: events.SourcePubSub}
 	args := []any{b.token}
 	for _, f := range ev.Fields() {
 		args = append(args, f)

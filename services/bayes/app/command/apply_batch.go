@@ -29,7 +29,7 @@ type Decision struct {
 	Reason string // for people: what was wrong, quoting the entry
 	Code   string // for metrics: one of a few fixed reason codes
 	Raw    map[string]any
-	Event  events.Observation
+	Event  events.Event
 }
 
 // CodeNoFields is the reason code of an entry that has no fields left.

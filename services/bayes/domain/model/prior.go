@@ -1,10 +1,9 @@
 package model
 
 import (
-	"fmt"
 	"math"
-	"strconv"
-	"strings"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
 type priorKind uint8
@@ -29,43 +28,34 @@ func DefaultPrior() Prior { return Prior{kind: priorStep, threshold: 0.1} }
 // UniformPrior is Beta(1, 1).
 func UniformPrior() Prior { return Prior{kind: priorUniform} }
 
-// ParsePrior reads "step:T" (0 ≤ T < 1), "uniform" or "beta:A,B" (A, B ≥ 1:
-// a smaller parameter puts infinite density on the grid's end point).
+// ParsePrior reads "step:T" (0 <= T < 1), "uniform" or "beta:A,B" (A, B >=
+// 1, so the density is finite at 0 and 1). The syntax is the event
+// contract's (a model definition carries a prior spec); the weights are this
+// package's.
 func ParsePrior(s string) (Prior, error) {
-	name, arg, _ := strings.Cut(strings.TrimSpace(s), ":")
-	switch strings.ToLower(name) {
-	case "uniform":
-		if arg != "" {
-			return Prior{}, fmt.Errorf("prior %q: uniform takes no parameter", s)
-		}
-		return UniformPrior(), nil
-	case "step":
-		t, err := strconv.ParseFloat(arg, 64)
-		if err != nil || !(t >= 0 && t < 1) {
-			return Prior{}, fmt.Errorf("prior %q: want step:T with 0 <= T < 1, e.g. step:0.1", s)
-		}
-		return Prior{kind: priorStep, threshold: t}, nil
-	case "beta":
-		as, bs, ok := strings.Cut(arg, ",")
-		a, errA := strconv.ParseFloat(strings.TrimSpace(as), 64)
-		b, errB := strconv.ParseFloat(strings.TrimSpace(bs), 64)
-		if !ok || errA != nil || errB != nil || !(a >= 1 && b >= 1) || math.IsInf(a, 0) || math.IsInf(b, 0) {
-			return Prior{}, fmt.Errorf("prior %q: want beta:A,B with finite A >= 1 and B >= 1, e.g. beta:2,2", s)
-		}
-		return Prior{kind: priorBeta, a: a, b: b}, nil
+	p, err := events.ParsePrior(s)
+	if err != nil {
+		return Prior{}, err
 	}
-	return Prior{}, fmt.Errorf("prior %q: want one of step:T, uniform, beta:A,B", s)
+	switch p.Kind {
+	case events.PriorStep:
+		return Prior{kind: priorStep, threshold: p.Threshold}, nil
+	case events.PriorBeta:
+		return Prior{kind: priorBeta, a: p.A, b: p.B}, nil
+	default:
+		return UniformPrior(), nil
+	}
 }
 
-// String is the form ParsePrior reads.
+// String is the canonical form ParsePrior reads.
 func (p Prior) String() string {
 	switch p.kind {
 	case priorStep:
-		return "step:" + strconv.FormatFloat(p.threshold, 'g', -1, 64)
+		return events.Prior{Kind: events.PriorStep, Threshold: p.threshold}.String()
 	case priorUniform:
-		return "uniform"
+		return events.Prior{Kind: events.PriorUniform}.String()
 	case priorBeta:
-		return "beta:" + strconv.FormatFloat(p.a, 'g', -1, 64) + "," + strconv.FormatFloat(p.b, 'g', -1, 64)
+		return events.Prior{Kind: events.PriorBeta, A: p.a, B: p.b}.String()
 	}
 	return "invalid"
 }

@@ -1,32 +1,69 @@
-// Package httpapi is bayes' HTTP port: health, readiness and the read side
-// of the model (GET /model). Every error is JSON with the status its kind
+// Package httpapi is bayes' HTTP port: health, readiness, the read side of
+// the models (JSON, plots, the posterior predictive, a Server-Sent Events
+// feed) and the live page. Every error is JSON with the status its kind
 // maps to.
 package httpapi
 
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
 
-// NewHandler returns the routes of bayes; metrics, when not nil, serves
-// GET /metrics.
-func NewHandler(a app.Application, metrics http.Handler, log *slog.Logger) http.Handler {
-	h := &handlers{app: a, log: log}
+// PlotWriter draws a model's prior and posterior as a PNG.
+type PlotWriter interface {
+	WritePNG(ctx context.Context, w io.Writer, v query.ModelView) error
+}
+
+// Options are the HTTP-level settings of bayes.
+type Options struct {
+	// Metrics, when not nil, serves GET /metrics.
+	Metrics http.Handler
+	// Plots, when not nil, serves GET /models/{name}/plot.png.
+	Plots PlotWriter
+	// APIURL is where the live page's buttons send observations (the api,
+	// as the browser reaches it).
+	APIURL string
+	// LivePoll is how often the events feed looks for a changed model;
+	// zero means DefaultLivePoll.
+	LivePoll time.Duration
+}
+
+// DefaultLivePoll keeps the live page within a quarter of a second of Redis
+// at the cost of one small read per open page per tick.
+const DefaultLivePoll = 250 * time.Millisecond
+
+// NewHandler returns the routes of bayes.
+func NewHandler(a app.Application, opts Options, log *slog.Logger) http.Handler {
+	if opts.LivePoll <= 0 {
+		opts.LivePoll = DefaultLivePoll
+	}
+	h := &handlers{app: a, log: log, opts: opts}
 	mux := http.NewServeMux()
-	if metrics != nil {
-		mux.Handle("GET /metrics", metrics)
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", opts.Metrics)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", h.readyz)
-	mux.HandleFunc("GET /model", h.model)
+	mux.HandleFunc("GET /model", func(w http.ResponseWriter, r *http.Request) { h.model(w, r, events.DefaultModel) })
+	mux.HandleFunc("GET /models", h.models)
+	mux.HandleFunc("GET /models/{name}", func(w http.ResponseWriter, r *http.Request) { h.model(w, r, r.PathValue("name")) })
+	mux.HandleFunc("GET /models/{name}/predictive", h.predictive)
+	mux.HandleFunc("GET /models/{name}/plot.png", h.plot)
+	mux.HandleFunc("GET /models/{name}/events", h.modelEvents)
+	mux.HandleFunc("GET /{$}", h.page)
+	mux.Handle("GET /static/", h.static())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorBody{Error: "no route for " + r.Method + " " + r.URL.Path})
 	})
@@ -34,12 +71,18 @@ func NewHandler(a app.Application, metrics http.Handler, log *slog.Logger) http.
 }
 
 type handlers struct {
-	app app.Application
-	log *slog.Logger
+	app  app.Application
+	log  *slog.Logger
+	opts Options
 }
 
 type errorBody struct {
 	Error string `json:"error"`
+}
+
+// ModelList is the answer of GET /models.
+type ModelList struct {
+	Models []query.ModelSummary `json:"models"`
 }
 
 func (h *handlers) readyz(w http.ResponseWriter, r *http.Request) {
@@ -52,13 +95,55 @@ func (h *handlers) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func (h *handlers) model(w http.ResponseWriter, r *http.Request) {
-	v, err := h.app.Queries.CurrentModel.Handle(r.Context())
+func (h *handlers) model(w http.ResponseWriter, r *http.Request, name string) {
+	v, err := h.app.Queries.Models.Get(r.Context(), name)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+func (h *handlers) models(w http.ResponseWriter, r *http.Request) {
+	l, err := h.app.Queries.Models.List(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ModelList{Models: l})
+}
+
+func (h *handlers) predictive(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.Query().Get("trials")
+	trials, err := strconv.Atoi(raw)
+	if err != nil {
+		h.fail(w, r, apperr.New(apperr.IncorrectInput, "trials=%q: want a whole number, e.g. ?trials=10", clip(raw)))
+		return
+	}
+	v, err := h.app.Queries.Models.Predictive(r.Context(), r.PathValue("name"), trials)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (h *handlers) plot(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Plots == nil {
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "plots are not served by this instance"})
+		return
+	}
+	v, err := h.app.Queries.Models.Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := h.opts.Plots.WritePNG(r.Context(), w, v); err != nil {
+		// Headers may be out already; the log says what happened.
+		h.log.WarnContext(r.Context(), "plot failed", "model", v.Name, "err", err)
+	}
 }
 
 // fail is the one place that turns an error into a response.
@@ -74,4 +159,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// clip keeps an attacker-sized query value out of error messages.
+func clip(s string) string {
+	const max = 32
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
 }

@@ -1,0 +1,204 @@
+// Package query holds the handlers that read the models' knowledge. Every
+// answer is derived from what Redis holds, so every replica gives the same.
+package query
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+)
+
+// StoredModel is what the store holds of one model.
+type StoredModel struct {
+	Name   string
+	Counts model.Counts
+	// Spec is zero when the store holds none: a model that was never
+	// created, or the default model's counts from before specs were stored.
+	Spec events.ModelSpec
+	// Exists says whether the model was ever created (defined or observed).
+	Exists bool
+}
+
+// ModelStore reads models from where the consumer keeps them.
+type ModelStore interface {
+	// Models reads the named models, in the order given.
+	Models(ctx context.Context, names ...string) ([]StoredModel, error)
+	// ModelNames lists every created model, sorted.
+	ModelNames(ctx context.Context) ([]string, error)
+}
+
+// ModelView is the read model of GET /model and GET /models/{name}.
+type ModelView struct {
+	Name       string         `json:"name"`
+	W          int64          `json:"w"`
+	N          int64          `json:"n"`
+	PriorSpec  string         `json:"prior_spec"`
+	GridPoints int            `json:"grid_points"`
+	Grid       []float64      `json:"grid"`
+	Prior      []float64      `json:"prior"`
+	Posterior  []float64      `json:"posterior"`
+	Mean       float64        `json:"mean"`
+	SD         float64        `json:"sd"`
+	MAP        float64        `json:"map"`
+	HPDI       model.Interval `json:"hpdi"`
+}
+
+// ModelSummary is one row of GET /models.
+type ModelSummary struct {
+	Name       string  `json:"name"`
+	W          int64   `json:"w"`
+	N          int64   `json:"n"`
+	Mean       float64 `json:"mean"`
+	PriorSpec  string  `json:"prior_spec"`
+	GridPoints int     `json:"grid_points"`
+}
+
+// Models answers the questions about models: one model, all of them, and
+// (predictive.go) the posterior predictive.
+type Models struct {
+	defaults events.ModelSpec
+	prob     float64
+	store    ModelStore
+}
+
+// NewModels checks its configuration once, at start-up. defaults is the spec
+// of a model created by an observation rather than a definition.
+func NewModels(defaults events.ModelSpec, store ModelStore) (*Models, error) {
+	if store == nil {
+		return nil, errors.New("models query: nil store")
+	}
+	if _, err := events.NewModelSpec(defaults.Prior, defaults.GridPoints); err != nil {
+		return nil, fmt.Errorf("models query: default spec: %w", err)
+	}
+	return &Models{defaults: defaults, prob: model.DefaultHPDIProb, store: store}, nil
+}
+
+// Defaults is the spec of a model nobody defined.
+func (h *Models) Defaults() events.ModelSpec { return h.defaults }
+
+// Get reads one model. The default model always exists (n = 0 before the
+// first observation); any other is NotFound until it is defined or observed.
+func (h *Models) Get(ctx context.Context, name string) (ModelView, error) {
+	sm, err := h.stored(ctx, name)
+	if err != nil {
+		return ModelView{}, err
+	}
+	return h.View(sm)
+}
+
+// List reads every model: the default one first, then the others by name.
+func (h *Models) List(ctx context.Context) ([]ModelSummary, error) {
+	names, err := h.store.ModelNames(ctx)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
+	}
+	all := []string{events.DefaultModel}
+	for _, n := range names {
+		if n != events.DefaultModel {
+			all = append(all, n)
+		}
+	}
+	stored, err := h.store.Models(ctx, all...)
+	if err != nil {
+		return nil, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
+	}
+	out := make([]ModelSummary, 0, len(stored))
+	for _, sm := range stored {
+		v, err := h.View(sm)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ModelSummary{Name: v.Name, W: v.W, N: v.N, Mean: v.Mean, PriorSpec: v.PriorSpec, GridPoints: v.GridPoints})
+	}
+	return out, nil
+}
+
+func (h *Models) stored(ctx context.Context, name string) (StoredModel, error) {
+	if !events.ValidModelName(name) {
+		return StoredModel{}, apperr.New(apperr.IncorrectInput, "model name %q: want %s", clip(name), events.ModelNameRule)
+	}
+	got, err := h.store.Models(ctx, name)
+	if err != nil {
+		return StoredModel{}, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
+	}
+	if len(got) != 1 {
+		return StoredModel{}, fmt.Errorf("model store returned %d models for one name", len(got))
+	}
+	if !got[0].Exists && name != events.DefaultModel {
+		return StoredModel{}, apperr.New(apperr.NotFound, "no model named %q: define it with PUT /models/%s on the api, or send it an observation", name, name)
+	}
+	return got[0], nil
+}
+
+// Build makes the domain model of a stored one, with the spec it has (the
+// defaults when it has none).
+func (h *Models) Build(sm StoredModel) (*model.Model, events.ModelSpec, error) {
+	spec := sm.Spec
+	if spec.Prior == "" {
+		spec = h.defaults
+	}
+	prior, err := model.ParsePrior(spec.Prior)
+	if err != nil {
+		return nil, spec, fmt.Errorf("stored spec of %q: %w", sm.Name, err)
+	}
+	m, err := model.New(spec.GridPoints, prior)
+	if err != nil {
+		return nil, spec, fmt.Errorf("stored spec of %q: %w", sm.Name, err)
+	}
+	if err := m.SetCounts(sm.Counts); err != nil {
+		return nil, spec, fmt.Errorf("stored state of %q: %w", sm.Name, err)
+	}
+	return m, spec, nil
+}
+
+// View derives the read model of a stored model. O(grid points).
+func (h *Models) View(sm StoredModel) (ModelView, error) {
+	m, spec, err := h.Build(sm)
+	if err != nil {
+		return ModelView{}, err
+	}
+	grid, post := m.Grid(), m.Posterior()
+	s := model.Summarize(grid, post, h.prob)
+	return ModelView{
+		Name: sm.Name, W: sm.Counts.W, N: sm.Counts.N, PriorSpec: spec.Prior, GridPoints: spec.GridPoints,
+		Grid: grid, Prior: m.PriorMass(), Posterior: post,
+		Mean: s.Mean, SD: s.SD, MAP: s.MAP, HPDI: s.HPDI,
+	}, nil
+}
+
+// clip keeps an attacker-sized name out of error messages.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "…"
+}
+
+// Pinger checks that a dependency answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// ReadinessHandler says whether the service can do its work now.
+type ReadinessHandler struct{ redis Pinger }
+
+// NewReadinessHandler rejects a nil pinger.
+func NewReadinessHandler(p Pinger) (*ReadinessHandler, error) {
+	if p == nil {
+		return nil, errors.New("readiness handler: nil pinger")
+	}
+	return &ReadinessHandler{redis: p}, nil
+}
+
+// Handle returns an Unavailable error when Redis does not answer.
+func (h *ReadinessHandler) Handle(ctx context.Context) error {
+	if err := h.redis.Ping(ctx); err != nil {
+		return apperr.Wrap(apperr.Unavailable, err, "redis is unreachable")
+	}
+	return nil
+}

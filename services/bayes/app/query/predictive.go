@@ -1,0 +1,37 @@
+package query
+
+import (
+	"context"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+)
+
+// PredictiveView is the read model of GET /models/{name}/predictive.
+type PredictiveView struct {
+	Name string `json:"name"`
+	W    int64  `json:"w"`
+	N    int64  `json:"n"`
+	model.PredictiveSummary
+}
+
+// Predictive is the posterior predictive distribution of the number of
+// waters in the next trials tosses of model name.
+func (h *Models) Predictive(ctx context.Context, name string, trials int) (PredictiveView, error) {
+	if trials < 1 || trials > model.MaxPredictiveTrials {
+		return PredictiveView{}, apperr.New(apperr.IncorrectInput, "trials=%d: want a whole number from 1 to %d", trials, model.MaxPredictiveTrials)
+	}
+	sm, err := h.stored(ctx, name)
+	if err != nil {
+		return PredictiveView{}, err
+	}
+	m, _, err := h.Build(sm)
+	if err != nil {
+		return PredictiveView{}, err
+	}
+	s, err := model.Predictive(m.Grid(), m.Posterior(), trials, h.prob)
+	if err != nil {
+		return PredictiveView{}, err
+	}
+	return PredictiveView{Name: sm.Name, W: sm.Counts.W, N: sm.Counts.N, PredictiveSummary: s}, nil
+}
