@@ -313,3 +313,42 @@ func clip(s string) string {
 	}
 	return s[:max] + "…"
 }
+
+// Validate checks an event before it is produced, by the rules Decode reads
+// it with, so a producer never writes an entry the consumer dead-letters.
+func (o Event) Validate() error {
+	if o.Model != "" && !ValidModelName(o.Model) {
+		return malformed(CodeInvalidModel, "model %q is not a name: %s", clip(o.Model), ModelNameRule)
+	}
+	switch o.Kind {
+	case KindDefine:
+		if _, err := NewModelSpec(o.Spec.Prior, o.Spec.GridPoints); err != nil {
+			return malformed(CodeInvalidSpec, "%s", err.Error())
+		}
+		return nil
+	case KindObserve, "":
+	default:
+		return malformed(CodeInvalidKind, "kind %q is neither %q nor %q", clip(o.Kind), KindObserve, KindDefine)
+	}
+	if o.Trial != "" {
+		if o.W != 0 || o.L != 0 {
+			return malformed(CodeInvalidCounts, "an observation has a trial or counts, not both")
+		}
+		if !ValidTrial(o.Trial) {
+			return malformed(CodeInvalidTrial, "trial %q is neither %q nor %q", clip(o.Trial), TrialWater, TrialLand)
+		}
+		return nil
+	}
+	if o.W < 0 || o.L < 0 || o.W > MaxCount || o.L > MaxCount || o.W+o.L == 0 {
+		return malformed(CodeInvalidCounts, "counts w=%d l=%d: want 0 to %d each, at least one trial in all", o.W, o.L, MaxCount)
+	}
+	return nil
+}
+
+// ModelName is the event's model, DefaultModel when it names none.
+func (o Event) ModelName() string {
+	if o.Model == "" {
+		return DefaultModel
+	}
+	return o.Model
+}

@@ -145,3 +145,8 @@ func DecodeModelSpec(b string) (ModelSpec, error) {
 	}
 	return NewModelSpec(s.Prior, s.GridPoints)
 }
+
+// SpecKey is the Redis key of a model's spec in the deployment whose stream
+// is stream. bayes writes it when the model is created; the api reads it to
+// refuse a conflicting definition at once.
+func SpecKey(stream, model string) string { return stream + ":spec:" + model }

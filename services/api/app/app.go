@@ -18,6 +18,7 @@ type Application struct {
 // Commands change state.
 type Commands struct {
 	RecordObservation command.RecordObservationHandler
+	DefineModel       command.DefineModelHandler
 }
 
 // Queries only read.

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -18,8 +19,8 @@ const (
 	DefaultPublishTimeout  = 2 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultShutdownTimeout = 10 * time.Second
-	// DefaultMaxRequestBytes: the endpoints take no body; 4 KiB covers a
-	// client that sends a small one anyway.
+	// DefaultMaxRequestBytes: the largest body an endpoint takes is a small
+	// JSON object; 4 KiB covers it many times over.
 	DefaultMaxRequestBytes = 4 << 10
 	// DefaultRateLimit is off, so benchmarks and a default setup behind one
 	// proxy address are never throttled; deployments facing clients set it.
@@ -52,6 +53,10 @@ type Config struct {
 	// send at once (RATE_LIMIT_BURST, default RateLimit). Over it: 429.
 	RateLimit      int
 	RateLimitBurst int
+	// CORSOrigins are the browser origins allowed to call the api from
+	// another site, e.g. bayes' live page (CORS_ALLOW_ORIGINS, comma
+	// separated; empty, the default, sends no CORS headers; * allows any).
+	CORSOrigins []string
 }
 
 // LoadConfig reads the configuration through lookup (os.LookupEnv in
@@ -74,6 +79,16 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	// One second's worth by default: a client may spend its whole second at
 	// once, but not more.
 	cfg.RateLimitBurst = r.Int("RATE_LIMIT_BURST", cfg.RateLimit, 1, 10_000_000)
+	for _, o := range strings.Split(r.String("CORS_ALLOW_ORIGINS", ""), ",") {
+		o = strings.TrimSpace(o)
+		switch {
+		case o == "":
+		case o == "*" || validOrigin(o):
+			cfg.CORSOrigins = append(cfg.CORSOrigins, o)
+		default:
+			r.Fail("CORS_ALLOW_ORIGINS", o, "origins like http://localhost:8001 (scheme://host[:port], no path), comma separated, or *")
+		}
+	}
 	if strings.ContainsAny(cfg.Stream, " \t\r\n") {
 		r.Fail("REDIS_STREAM", cfg.Stream, "a stream name without white space")
 	}
@@ -81,4 +96,11 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// validOrigin reports whether s is a browser origin: scheme://host[:port].
+func validOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }

@@ -69,7 +69,12 @@ func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, re
 			logger.Warn("closing redis client", slog.String("error", err.Error()))
 		}
 	}
-	application, err := newApplication(client, pub, cfg)
+	specs, err := redisstream.NewSpecReader(client, cfg.Stream)
+	if err != nil {
+		cleanup()
+		return app.Application{}, nil, err
+	}
+	application, err := newApplication(client, pub, specs, cfg)
 	if err != nil {
 		cleanup()
 		return app.Application{}, nil, err
@@ -85,7 +90,7 @@ func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, re
 	return application, cleanup, nil
 }
 
-func newApplication(client redis.Cmdable, pub command.Publisher, cfg Config) (app.Application, error) {
+func newApplication(client redis.Cmdable, pub command.Publisher, specs command.SpecReader, cfg Config) (app.Application, error) {
 	pinger, err := redisstream.NewPinger(client)
 	if err != nil {
 		return app.Application{}, fmt.Errorf("building pinger: %w", err)
@@ -94,12 +99,16 @@ func newApplication(client redis.Cmdable, pub command.Publisher, cfg Config) (ap
 	if err != nil {
 		return app.Application{}, fmt.Errorf("building handler: %w", err)
 	}
+	define, err := command.NewDefineModelHandler(pub, specs, time.Now)
+	if err != nil {
+		return app.Application{}, fmt.Errorf("building handler: %w", err)
+	}
 	ready, err := query.NewReadinessHandler(pinger, readinessTimeout)
 	if err != nil {
 		return app.Application{}, fmt.Errorf("building handler: %w", err)
 	}
 	return app.Application{
-		Commands: app.Commands{RecordObservation: record},
+		Commands: app.Commands{RecordObservation: record, DefineModel: define},
 		Queries:  app.Queries{Readiness: ready},
 	}, nil
 }
@@ -126,6 +135,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Metrics:        httpapi.NewHTTPMetrics(reg),
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Tracing:        tracing.Enabled,
+		CORSOrigins:    cfg.CORSOrigins,
 		Limits: httpapi.Limits{
 			MaxBodyBytes:  cfg.MaxRequestBytes,
 			RatePerSecond: cfg.RateLimit, Burst: cfg.RateLimitBurst,

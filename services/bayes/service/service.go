@@ -22,9 +22,9 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
-	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/httpapi"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/streamconsumer"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/telemetry"
 )
@@ -55,26 +55,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	keys := redisstream.KeysFor(cfg.Stream)
-	ledger := redisstream.NewLedger(rdb, keys)
+	ledger := redisstream.NewLedger(rdb, keys, cfg.DefaultSpec)
 	consumer := redisstream.NewConsumer(rdb, keys, cfg.ConsumerName)
 
-	renderer, err := plotfile.New(cfg.GraphsDir, cfg.GraphsKeep, log)
+	plotMetrics := metrics.NewPlots(reg)
+	plotter, err := plotfile.NewModels(cfg.GraphsDir, cfg.GraphsKeep, cfg.DefaultSpec, log,
+		func(r plotfile.RenderFunc) plotfile.RenderFunc { return plotMetrics.Render(r) },
+		plotfile.WithMinInterval(cfg.GraphsInterval))
 	if err != nil {
 		return fmt.Errorf("GRAPHS_DIR=%q: %w", cfg.GraphsDir, err)
-	}
-	snapshot, err := plotfile.SnapshotFunc(cfg.GridPoints, cfg.Prior)
-	if err != nil {
-		return err
-	}
-	plotter, err := plotfile.NewCoalescer(metrics.NewPlots(reg).Render(func(ctx context.Context, c model.Counts) error {
-		s, err := snapshot(c)
-		if err != nil {
-			return err
-		}
-		return renderer.Render(ctx, s)
-	}), log, plotfile.WithMinInterval(cfg.GraphsInterval))
-	if err != nil {
-		return err
 	}
 
 	var applyOpts []command.Option
@@ -86,7 +75,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 	pipeline := metrics.NewPipeline(reg)
-	reg.MustRegister(metrics.NewCollector(consumer, application.Queries.CurrentModel))
+	reg.MustRegister(metrics.NewCollector(consumer, application.Queries.Models, cfg.ModelMetricsLimit))
 	runner, err := streamconsumer.New(pipeline.Source(consumer), pipeline.Applier(application.Commands.ApplyBatch), streamconsumer.Config{
 		BatchSize: cfg.BatchSize, Block: readBlock,
 		ClaimEvery: cfg.ClaimInterval, ClaimMinIdle: cfg.ClaimMinIdle,
@@ -103,15 +92,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return err
 	}
 
-	// Draw the state bayes starts from, so graphs/ is never empty after a
+	// Draw the states bayes starts from, so graphs/ is never empty after a
 	// restart even if no event arrives.
-	if st, err := ledger.State(ctx); err == nil {
-		plotter.Notify(st)
+	if names, err := ledger.ModelNames(ctx); err == nil {
+		if stored, err := ledger.Models(ctx, append([]string{events.DefaultModel}, names...)...); err == nil {
+			for _, sm := range stored {
+				plotter.Notify(sm.Name, sm.Counts, sm.Spec)
+			}
+		}
 	}
 
 	srv := &http.Server{
-		Addr:              net.JoinHostPort("", strconv.Itoa(cfg.Port)),
-		Handler:           httpapi.NewHandler(application, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), log),
+		Addr: net.JoinHostPort("", strconv.Itoa(cfg.Port)),
+		Handler: httpapi.NewHandler(application, httpapi.Options{
+			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+			Plots:   plotfile.PNG{}, APIURL: cfg.APIPublicURL, LivePoll: cfg.LivePoll,
+		}, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		// Requests keep ctx's values but not its cancellation: SIGTERM
 		// cancels ctx, and the requests Shutdown lets finish must not fail.
@@ -164,7 +160,7 @@ func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstrea
 	if err != nil {
 		return app.Application{}, err
 	}
-	current, err := query.NewCurrentModelHandler("default", cfg.GridPoints, cfg.Prior, ledger)
+	models, err := query.NewModels(cfg.DefaultSpec, ledger)
 	if err != nil {
 		return app.Application{}, err
 	}
@@ -174,7 +170,7 @@ func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstrea
 	}
 	return app.Application{
 		Commands: app.Commands{ApplyBatch: apply},
-		Queries:  app.Queries{CurrentModel: current, Readiness: ready},
+		Queries:  app.Queries{Models: models, Readiness: ready},
 	}, nil
 }
 
@@ -186,7 +182,7 @@ func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstrea
 func isBackgroundCommand(cmd redis.Cmder) bool {
 	switch cmd.Name() {
 	case "xreadgroup", "xautoclaim", "xinfo", "xlen", "xpending", "xtrim", "xgroup",
-		"ping", "evalsha", "eval", "set", "subscribe", "unsubscribe", "hmget":
+		"ping", "evalsha", "eval", "set", "subscribe", "unsubscribe", "hmget", "get", "smembers":
 		return true
 	}
 	return false

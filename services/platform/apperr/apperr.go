@@ -17,6 +17,9 @@ const (
 	IncorrectInput
 	NotFound
 	Unavailable
+	// Conflict: the request contradicts the current state (a model defined
+	// again with another spec). HTTP 409.
+	Conflict
 )
 
 func (k Kind) String() string {
@@ -27,6 +30,8 @@ func (k Kind) String() string {
 		return "not-found"
 	case Unavailable:
 		return "unavailable"
+	case Conflict:
+		return "conflict"
 	default:
 		return "internal"
 	}
@@ -87,6 +92,8 @@ func HTTPStatus(err error) int {
 		return 404
 	case Unavailable:
 		return 503
+	case Conflict:
+		return 409
 	default:
 		return 500
 	}

@@ -64,6 +64,7 @@ type User struct {
 // adapters/redisstream.KeysFor does.
 func deadLetterKey(stream string) string { return stream + ":dead" }
 func leaseKey(stream string) string      { return stream + ":pubsub-bridge" }
+func modelsKey(stream string) string     { return stream + ":models" }
 
 // API is the api's user: XADD to the stream and PING, nothing else. SELECT
 // is there because go-redis sends it on connect when REDIS_DB is not 0; key
@@ -75,6 +76,9 @@ func API(cfg Config) User {
 		"~" + glob(cfg.Stream),
 		"resetchannels",
 		"+ping", "+select", "+xadd",
+		// Model specs, to answer a conflicting definition with 409 at once;
+		// never the counts (<stream>:model:*).
+		"(~" + glob(cfg.Stream) + ":spec:* +get)",
 	}}
 }
 
@@ -88,7 +92,8 @@ func Bayes(cfg Config) User {
 	s := glob(cfg.Stream)
 	return User{Name: BayesUser, Rules: []string{
 		"reset", "on",
-		"~" + s, "~" + glob(deadLetterKey(cfg.Stream)), "~" + s + ":model:*", "~" + glob(leaseKey(cfg.Stream)),
+		"~" + s, "~" + glob(deadLetterKey(cfg.Stream)), "~" + s + ":model:*", "~" + s + ":spec:*",
+		"~" + glob(modelsKey(cfg.Stream)), "~" + glob(leaseKey(cfg.Stream)),
 		"resetchannels", "&" + glob(cfg.Channel),
 		"+ping", "+select", "+subscribe",
 		// go-redis Script.Run: EVALSHA, then EVAL on NOSCRIPT.
@@ -102,6 +107,8 @@ func Bayes(cfg Config) User {
 		"(~" + glob(deadLetterKey(cfg.Stream)) + " +xadd +xlen)",
 		// The model's counts, one hash per model name.
 		"(~" + s + ":model:* +hincrby +hmget)",
+		"(~" + s + ":spec:* +get +set)",
+		"(~" + glob(modelsKey(cfg.Stream)) + " +sadd +smembers)",
 		// The pub/sub bridge's lease.
 		"(~" + glob(leaseKey(cfg.Stream)) + " +set +get +pexpire +del)",
 	}}

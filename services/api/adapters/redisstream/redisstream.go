@@ -67,7 +67,7 @@ func NewPublishMetrics(reg prometheus.Registerer) *PublishMetrics {
 	m := &PublishMetrics{
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edb_api_events_published_total",
-			Help: "Observations stored in the stream (XADD succeeded), by trial.",
+			Help: "Events stored in the stream (XADD succeeded), by trial: w or l for one toss, batch for counts, define for a model definition.",
 		}, []string{"trial"}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edb_api_publish_failures_total",
@@ -80,8 +80,9 @@ func NewPublishMetrics(reg prometheus.Registerer) *PublishMetrics {
 		}),
 	}
 	reg.MustRegister(m.published, m.failures, m.duration)
-	m.published.WithLabelValues(events.TrialWater)
-	m.published.WithLabelValues(events.TrialLand)
+	for _, l := range []string{events.TrialWater, events.TrialLand, labelBatch, labelDefine} {
+		m.published.WithLabelValues(l)
+	}
 	return m
 }
 
@@ -234,6 +235,23 @@ func (p *Publisher) flush(batch []*pending) {
 	}
 }
 
+// Label values of edb_api_events_published_total besides the trials.
+const (
+	labelBatch  = "batch"
+	labelDefine = "define"
+)
+
+func publishedLabel(o events.Event) string {
+	switch {
+	case o.Kind == events.KindDefine:
+		return labelDefine
+	case o.Trial != "":
+		return o.Trial
+	default:
+		return labelBatch
+	}
+}
+
 // tracerName is the instrumentation scope of the producer spans.
 const tracerName = "github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
 
@@ -241,10 +259,10 @@ const tracerName = "github.com/event-driven-bayes/event-driven-bayes/services/ap
 // it. The stream is not trimmed here: the consumer trims only what it has
 // processed, so an entry is never dropped before it is counted.
 func (p *Publisher) Publish(ctx context.Context, o events.Event) (string, error) {
-	// Guard the contract: the consumer dead-letters a bad trial, so refuse to
-	// produce one in the first place.
-	if !events.ValidTrial(o.Trial) {
-		return "", fmt.Errorf("publishing to stream %q: invalid trial %q", p.stream, o.Trial)
+	// Guard the contract: the consumer dead-letters a bad event, so refuse
+	// to produce one in the first place.
+	if err := o.Validate(); err != nil {
+		return "", fmt.Errorf("publishing to stream %q: %w", p.stream, err)
 	}
 	// The producer span is the parent of bayes' consumer span: its context
 	// travels in the entry's traceparent/tracestate fields.
@@ -253,7 +271,8 @@ func (p *Publisher) Publish(ctx context.Context, o events.Event) (string, error)
 			attribute.String("messaging.system", "redis"),
 			attribute.String("messaging.operation.type", "send"),
 			attribute.String("messaging.destination.name", p.stream),
-			attribute.String("edb.trial", o.Trial),
+			attribute.String("edb.model", o.ModelName()),
+			attribute.String("edb.kind", publishedLabel(o)),
 		))
 	defer span.End()
 	if span.SpanContext().IsValid() {
@@ -283,7 +302,7 @@ func (p *Publisher) Publish(ctx context.Context, o events.Event) (string, error)
 		if err != nil {
 			p.metrics.failures.Inc()
 		} else {
-			p.metrics.published.WithLabelValues(o.Trial).Inc()
+			p.metrics.published.WithLabelValues(publishedLabel(o)).Inc()
 		}
 	}
 	if err != nil {
@@ -314,4 +333,36 @@ func (p *Pinger) Ping(ctx context.Context) error {
 		return fmt.Errorf("PING redis: %w", err)
 	}
 	return nil
+}
+
+// SpecReader reads model specs (command.SpecReader) with GET: the only
+// read the api's Redis user may make.
+type SpecReader struct {
+	client redis.Cmdable
+	stream string
+}
+
+// NewSpecReader returns a reader of the specs of stream's models.
+func NewSpecReader(client redis.Cmdable, stream string) (*SpecReader, error) {
+	if client == nil || stream == "" {
+		return nil, errors.New("redisstream: nil client or empty stream name")
+	}
+	return &SpecReader{client: client, stream: stream}, nil
+}
+
+// Spec returns the spec model was created with, and whether it exists.
+func (r *SpecReader) Spec(ctx context.Context, model string) (events.ModelSpec, bool, error) {
+	key := events.SpecKey(r.stream, model)
+	b, err := r.client.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return events.ModelSpec{}, false, nil
+	}
+	if err != nil {
+		return events.ModelSpec{}, false, fmt.Errorf("GET %s: %w", key, err)
+	}
+	spec, err := events.DecodeModelSpec(b)
+	if err != nil {
+		return events.ModelSpec{}, false, fmt.Errorf("GET %s: %w", key, err)
+	}
+	return spec, true, nil
 }

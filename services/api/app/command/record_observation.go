@@ -14,28 +14,34 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
 
-// Publisher hands an observation to the broker and returns the broker's id
-// for it once the broker has stored it. It is defined here, where it is used,
-// so the app layer does not know which broker is behind it.
+// Publisher hands an event to the broker and returns the broker's id for it
+// once the broker has stored it. It is defined here, where it is used, so
+// the app layer does not know which broker is behind it.
 type Publisher interface {
-	Publish(ctx context.Context, o events.Event) (id string, err error)
+	Publish(ctx context.Context, e events.Event) (id string, err error)
 }
 
-// RecordObservation asks to record one toss.
+// RecordObservation asks to record one toss (Trial) or a batch of counts
+// (W waters and L lands, applied together) for a model.
 type RecordObservation struct {
+	// Model is the model's name; empty means events.DefaultModel.
+	Model string
 	Trial observation.Trial
+	W, L  int64
 }
 
 // RecordObservationResult says what was recorded and where to find it.
 type RecordObservationResult struct {
 	// ID is the broker's id of the stored event.
 	ID          string
-	Trial       observation.Trial
+	Model       string
+	Trial       observation.Trial // zero for a batch
+	W, L        int64             // what was recorded, 1/0 or 0/1 for one toss
 	PublishedAt time.Time
 }
 
-// RecordObservationHandler records an observation by publishing it as an
-// event; the model is updated by whoever consumes the event.
+// RecordObservationHandler records observations by publishing them as
+// events; the model is updated by whoever consumes the event.
 type RecordObservationHandler struct {
 	pub Publisher
 	now func() time.Time
@@ -61,19 +67,45 @@ func (h RecordObservationHandler) Handle(ctx context.Context, cmd RecordObservat
 		// A zero handler means the wiring skipped the constructor.
 		return RecordObservationResult{}, errors.New("record observation: handler not constructed")
 	}
-	if cmd.Trial.IsZero() {
-		return RecordObservationResult{}, apperr.New(apperr.IncorrectInput, "trial is required")
+	name, err := modelName(cmd.Model)
+	if err != nil {
+		return RecordObservationResult{}, err
 	}
-	ev := events.Event{
-		Trial:       cmd.Trial.String(),
-		PublishedAt: h.now(),
-		Source:      events.SourceAPI,
-		// TraceParent and TraceState are filled once tracing lands; ctx is
-		// passed on so the publisher can read the span from it.
+	ev := events.Event{Kind: events.KindObserve, Model: name, PublishedAt: h.now(), Source: events.SourceAPI}
+	res := RecordObservationResult{Model: name, Trial: cmd.Trial}
+	switch {
+	case !cmd.Trial.IsZero() && (cmd.W != 0 || cmd.L != 0):
+		return RecordObservationResult{}, apperr.New(apperr.IncorrectInput, "send a trial or the counts w and l, not both")
+	case !cmd.Trial.IsZero():
+		ev.Trial = cmd.Trial.String()
+		res.W, res.L = 0, 0
+		if cmd.Trial == observation.Water {
+			res.W = 1
+		} else {
+			res.L = 1
+		}
+	default:
+		if err := observation.CheckCounts(cmd.W, cmd.L); err != nil {
+			return RecordObservationResult{}, err
+		}
+		ev.W, ev.L = cmd.W, cmd.L
+		res.W, res.L = cmd.W, cmd.L
 	}
 	id, err := h.pub.Publish(ctx, ev)
 	if err != nil {
 		return RecordObservationResult{}, apperr.Wrap(apperr.Unavailable, err, "the event store is unavailable, try again")
 	}
-	return RecordObservationResult{ID: id, Trial: cmd.Trial, PublishedAt: ev.PublishedAt}, nil
+	res.ID, res.PublishedAt = id, ev.PublishedAt
+	return res, nil
+}
+
+// modelName checks a model name from a request; empty is the default model.
+func modelName(s string) (string, error) {
+	if s == "" {
+		return events.DefaultModel, nil
+	}
+	if !events.ValidModelName(s) {
+		return "", apperr.New(apperr.IncorrectInput, "model name %q: want %s", observation.Clip(s), events.ModelNameRule)
+	}
+	return s, nil
 }

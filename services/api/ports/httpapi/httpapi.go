@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/gofiber/contrib/otelfiber/v2"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/valyala/fasthttp"
 
@@ -44,6 +46,9 @@ type Options struct {
 	Tracing bool
 	// Limits are the body size and per-client rate limits.
 	Limits Limits
+	// CORSOrigins, when not empty, are the browser origins allowed to call
+	// the api from another site ("*": any).
+	CORSOrigins []string
 }
 
 // Defaults for Options. The write timeout must exceed the publish timeout,
@@ -59,6 +64,25 @@ type RecordedBody struct {
 	ID     string `json:"id"`
 	Trial  string `json:"trial"`
 	Stream string `json:"stream"`
+}
+
+// ObservationsBody is the 201 answer to POST /models/{name}/observations.
+type ObservationsBody struct {
+	ID     string `json:"id"`
+	Model  string `json:"model"`
+	W      int64  `json:"w"`
+	L      int64  `json:"l"`
+	Stream string `json:"stream"`
+}
+
+// DefinitionBody is the answer to PUT /models/{name}: 202 when the
+// definition was published, 200 when the model exists with this spec.
+type DefinitionBody struct {
+	ID         string `json:"id,omitempty"`
+	Model      string `json:"model"`
+	Prior      string `json:"prior"`
+	GridPoints int    `json:"grid_points"`
+	Status     string `json:"status"`
 }
 
 // StatusBody is the answer of the health endpoints.
@@ -104,6 +128,16 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	}
 	// A panic in a handler becomes a JSON 500 instead of a dropped connection.
 	f.Use(recover.New())
+	// Before the rate limit: a preflight is answered here and costs a
+	// client nothing of its allowance.
+	if len(opts.CORSOrigins) > 0 {
+		f.Use(cors.New(cors.Config{
+			AllowOrigins: strings.Join(opts.CORSOrigins, ","),
+			AllowMethods: "GET,POST,PUT",
+			AllowHeaders: "Content-Type",
+			MaxAge:       600,
+		}))
+	}
 	// After the metrics, so throttled requests are counted as 429s; before
 	// tracing, so a flood costs no spans.
 	if limit := rateLimit(opts.Limits); limit != nil {
@@ -112,7 +146,9 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	if opts.Tracing {
 		f.Use(otelfiber.Middleware(
 			// Probes and scrapes would drown the traces that matter.
-			otelfiber.WithNext(func(c *fiber.Ctx) bool { return !strings.HasPrefix(c.Path(), "/update_model/") }),
+			otelfiber.WithNext(func(c *fiber.Ctx) bool {
+				return !strings.HasPrefix(c.Path(), "/update_model/") && !strings.HasPrefix(c.Path(), "/models/")
+			}),
 			otelfiber.WithCollectClientIP(false),
 		))
 	}
@@ -127,6 +163,8 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	// from a link checker must not record an observation.
 	f.Add(fiber.MethodGet, "/update_model/:trial", s.recordObservation)
 	f.Post("/update_model/:trial", s.recordObservation)
+	f.Post("/models/:name/observations", s.recordObservations)
+	f.Put("/models/:name", s.defineModel)
 	jsonForUnknownMethods(f)
 	return f
 }
@@ -173,6 +211,99 @@ func (s server) recordObservation(c *fiber.Ctx) error {
 	// GET changes state here (kept for curl users), so no cache may answer it.
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Status(fiber.StatusCreated).JSON(RecordedBody{ID: res.ID, Trial: res.Trial.String(), Stream: s.stream})
+}
+
+// observationsRequest is the body of POST /models/{name}/observations: a
+// trial, or the counts w and l.
+type observationsRequest struct {
+	Trial *string `json:"trial"`
+	W     *int64  `json:"w"`
+	L     *int64  `json:"l"`
+}
+
+// recordObservations records one toss or a batch of counts for a model, as
+// one event: a batch is applied atomically, exactly once.
+func (s server) recordObservations(c *fiber.Ctx) error {
+	var req observationsRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	cmd := command.RecordObservation{Model: c.Params("name")}
+	switch {
+	case req.Trial != nil && (req.W != nil || req.L != nil):
+		return apperr.New(apperr.IncorrectInput, `send {"trial":"w"} or counts {"w":30,"l":70}, not both`)
+	case req.Trial != nil:
+		t, err := observation.ParseTrial(*req.Trial)
+		if err != nil {
+			return apperr.New(apperr.IncorrectInput, "trial %q: want %q (water) or %q (land)", observation.Clip(*req.Trial), "w", "l")
+		}
+		cmd.Trial = t
+	case req.W != nil || req.L != nil:
+		if req.W != nil {
+			cmd.W = *req.W
+		}
+		if req.L != nil {
+			cmd.L = *req.L
+		}
+	default:
+		return apperr.New(apperr.IncorrectInput, `empty observation: send {"trial":"w"} or counts {"w":30,"l":70}`)
+	}
+	res, err := s.app.Commands.RecordObservation.Handle(c.UserContext(), cmd)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(ObservationsBody{ID: res.ID, Model: res.Model, W: res.W, L: res.L, Stream: s.stream})
+}
+
+// definitionRequest is the body of PUT /models/{name}.
+type definitionRequest struct {
+	Prior      *string `json:"prior"`
+	GridPoints *int    `json:"grid_points"`
+}
+
+// defineModel asks for a model with a prior and a grid: 202 once the
+// definition is in the stream, 200 if the model has this spec already,
+// 409 if it has another.
+func (s server) defineModel(c *fiber.Ctx) error {
+	var req definitionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Prior == nil || req.GridPoints == nil {
+		return apperr.New(apperr.IncorrectInput, `want {"prior":"beta:2,2","grid_points":200}: both fields are required`)
+	}
+	res, err := s.app.Commands.DefineModel.Handle(c.UserContext(), command.DefineModel{
+		Model: c.Params("name"), Prior: *req.Prior, GridPoints: *req.GridPoints,
+	})
+	if err != nil {
+		return err
+	}
+	status := fiber.StatusAccepted
+	if res.Status == command.DefinitionExists {
+		status = fiber.StatusOK
+	}
+	return c.Status(status).JSON(DefinitionBody{ID: res.ID, Model: res.Model, Prior: res.Spec.Prior,
+		GridPoints: res.Spec.GridPoints, Status: res.Status})
+}
+
+// decodeJSON reads one JSON object from the body into v, refusing unknown
+// fields and trailing data, with a 400 that says what was wrong. The
+// Content-Type is not checked: `curl -d '{"trial":"w"}'` sends a form type,
+// and the body is what matters.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		msg := err.Error()
+		if len(msg) > 160 {
+			msg = msg[:160] + "…"
+		}
+		return apperr.New(apperr.IncorrectInput, "body is not the JSON this endpoint takes: %s", msg)
+	}
+	if dec.More() {
+		return apperr.New(apperr.IncorrectInput, "body has data after the JSON object")
+	}
+	return nil
 }
 
 func (s server) healthz(c *fiber.Ctx) error {
@@ -228,8 +359,13 @@ func levelFor(status int) slog.Level {
 // allowed is the Allow header of a 405. The routes are few and fixed, so a
 // literal list beats walking Fiber's router.
 func allowed(path string) string {
-	if path == "/healthz" || path == "/readyz" || path == "/metrics" {
+	switch {
+	case path == "/healthz" || path == "/readyz" || path == "/metrics":
 		return "GET, HEAD"
+	case strings.HasPrefix(path, "/models/") && strings.HasSuffix(path, "/observations"):
+		return "POST"
+	case strings.HasPrefix(path, "/models/"):
+		return "PUT"
 	}
 	return "GET, POST"
 }

@@ -30,6 +30,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
 // LatestName is the file that always holds the newest state drawn.
@@ -56,6 +57,9 @@ const (
 // Snapshot is everything one image needs: the state and the three series,
 // all of the same length, Grid ascending from 0 to 1.
 type Snapshot struct {
+	// Name is the model's; the default model's plots keep the original's
+	// title, others say whose they are.
+	Name       string
 	Counts     model.Counts
 	GridPoints int
 	Grid       []float64
@@ -309,6 +313,9 @@ func (s Snapshot) validate() error {
 func draw(s Snapshot) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = Title(s.Counts, s.GridPoints)
+	if s.Name != "" && s.Name != events.DefaultModel {
+		p.Title.Text = s.Name + " — " + p.Title.Text
+	}
 	p.X.Label.Text = "Proportion of w"
 	p.Y.Label.Text = "Probability"
 	p.X.Min, p.X.Max = 0, 1

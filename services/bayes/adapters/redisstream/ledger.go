@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
 // commitScript acknowledges and applies a batch atomically. XACK returns 1
@@ -16,105 +21,212 @@ import (
 // crash between read and commit, a claim racing a slow consumer) changes
 // the state once: no processed-id set is needed.
 //
-// KEYS: stream, dead-letter stream, state hash. ARGV: group, then the
-// counts nw, nl, nd, then the nw ids of water entries, the nl ids of land
-// entries, and three values per dead-letter entry: id, reason, raw fields
-// as JSON. One argument per valid entry keeps the work Redis does per
-// event (parsing arguments, making Lua strings) small. Returns {applied,
-// skipped, dead, w, n, outcomes}, outcomes one letter per entry in ARGV
-// order: a(pplied), s(kipped), d(ead).
+// The batch comes grouped by model, each model's entries in stream order.
+// A model is created (its spec SET, its name added to the models set) by
+// the first entry applied to it: a definition gives its own spec, an
+// observation the service's default. A definition of a model that exists
+// with another spec is dead-lettered; with the same spec it changes
+// nothing.
+//
+// KEYS: stream, dead-letter stream, models set, then per model its state
+// hash and its spec key. ARGV: group, default spec, number of models m,
+// number of dead letters d, then per model: name, entry count, ops (one
+// letter per entry: w, l, c(ounts), d(efine)) followed by each entry's
+// arguments — w/l: id; c: id, w, l; d: id, spec — then d triplets of id,
+// reason, raw fields as JSON. One argument per one-trial entry keeps the
+// work Redis does per event small.
+//
+// Returns {applied, skipped, dead, outcomes, conflicts, then per model:
+// name, w, n, spec}; outcomes has one letter per entry in ARGV order:
+// a(pplied), s(kipped), d(ead); conflicts lists the 1-based ARGV-order
+// positions of definitions dead-lettered as conflicts, comma-separated.
 var commitScript = redis.NewScript(`
-local group = ARGV[1]
-local nw, nl, nd = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local out = {}
-local dw, dn, skipped, dead = 0, 0, 0, 0
+local group, defspec = ARGV[1], ARGV[2]
+local nm, nd = tonumber(ARGV[3]), tonumber(ARGV[4])
+local out, conflicts, states = {}, {}, {}
+local applied, skipped, dead, o = 0, 0, 0, 0
 local i = 5
-for j = 1, nw + nl do
-  if redis.call('XACK', KEYS[1], group, ARGV[i]) == 1 then
-    dn = dn + 1
-    if j <= nw then dw = dw + 1 end
-    out[j] = 'a'
-  else
-    skipped = skipped + 1
-    out[j] = 's'
+for m = 1, nm do
+  local name, ne, ops = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
+  i = i + 3
+  local sk, pk = KEYS[2+2*m], KEYS[3+2*m]
+  local spec = redis.call('GET', pk)
+  local dw, dn = 0, 0
+  for j = 1, ne do
+    local op = string.byte(ops, j)
+    local id = ARGV[i]
+    o = o + 1
+    local acked = redis.call('XACK', KEYS[1], group, id) == 1
+    if op == 100 then -- d: a definition
+      local want = ARGV[i+1]
+      i = i + 2
+      if not acked then
+        skipped = skipped + 1; out[o] = 's'
+      elseif not spec then
+        spec = want
+        redis.call('SET', pk, spec)
+        redis.call('SADD', KEYS[3], name)
+        applied = applied + 1; out[o] = 'a'
+      elseif spec == want then
+        applied = applied + 1; out[o] = 'a'
+      else
+        redis.call('XADD', KEYS[2], '*', 'source_id', id,
+          'reason', 'model "' .. name .. '" exists with spec ' .. spec .. '; the definition asked for ' .. want,
+          'fields', want)
+        dead = dead + 1; out[o] = 'd'
+        conflicts[#conflicts+1] = tostring(o)
+      end
+    else
+      local w, l
+      if op == 99 then -- c: counts
+        w, l = tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
+        i = i + 3
+      else
+        if op == 119 then w, l = 1, 0 else w, l = 0, 1 end
+        i = i + 1
+      end
+      if acked then
+        if not spec then
+          spec = defspec
+          redis.call('SET', pk, spec)
+          redis.call('SADD', KEYS[3], name)
+        end
+        dw, dn = dw + w, dn + w + l
+        applied = applied + 1; out[o] = 'a'
+      else
+        skipped = skipped + 1; out[o] = 's'
+      end
+    end
   end
-  i = i + 1
+  local w, n
+  if dn > 0 then
+    w = redis.call('HINCRBY', sk, 'w', dw)
+    n = redis.call('HINCRBY', sk, 'n', dn)
+  else
+    local s = redis.call('HMGET', sk, 'w', 'n')
+    w, n = tonumber(s[1]) or 0, tonumber(s[2]) or 0
+  end
+  states[#states+1] = name
+  states[#states+1] = w
+  states[#states+1] = n
+  states[#states+1] = spec or ''
 end
 for j = 1, nd do
   local id = ARGV[i]
+  o = o + 1
   if redis.call('XACK', KEYS[1], group, id) == 1 then
     redis.call('XADD', KEYS[2], '*', 'source_id', id, 'reason', ARGV[i+1], 'fields', ARGV[i+2])
-    dead = dead + 1
-    out[nw + nl + j] = 'd'
+    dead = dead + 1; out[o] = 'd'
   else
-    skipped = skipped + 1
-    out[nw + nl + j] = 's'
+    skipped = skipped + 1; out[o] = 's'
   end
   i = i + 3
 end
-local w, n
-if dn > 0 then
-  w = redis.call('HINCRBY', KEYS[3], 'w', dw)
-  n = redis.call('HINCRBY', KEYS[3], 'n', dn)
-else
-  local s = redis.call('HMGET', KEYS[3], 'w', 'n')
-  w, n = tonumber(s[1]) or 0, tonumber(s[2]) or 0
-end
-return {dn, skipped, dead, w, n, table.concat(out)}
+local r = {applied, skipped, dead, table.concat(out), table.concat(conflicts, ',')}
+for _, v in ipairs(states) do r[#r+1] = v end
+return r
 `)
 
-// Ledger commits batches of decisions; it implements command.Ledger.
+// Ledger commits batches of decisions (command.Ledger) and reads the models
+// they built (query.ModelStore).
 type Ledger struct {
-	rdb  redis.UniversalClient
-	keys Keys
+	rdb      redis.UniversalClient
+	keys     Keys
+	defaults string // encoded spec of a model created by an observation
 }
 
-// NewLedger returns a ledger over rdb.
-func NewLedger(rdb redis.UniversalClient, keys Keys) *Ledger { return &Ledger{rdb: rdb, keys: keys} }
+// NewLedger returns a ledger over rdb; defaults is the spec a model gets
+// when an observation, not a definition, creates it.
+func NewLedger(rdb redis.UniversalClient, keys Keys, defaults events.ModelSpec) *Ledger {
+	return &Ledger{rdb: rdb, keys: keys, defaults: defaults.Encode()}
+}
+
+// section is one model's part of a batch: indexes into the batch.
+type section struct {
+	name    string
+	entries []int
+}
 
 // Commit runs the batch through commitScript in one round trip.
 func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.CommitResult, error) {
-	// The script takes water ids, then land ids, then dead letters;
-	// order[k] is the index in batch of the k-th entry it sees.
-	order := make([]int, 0, len(batch))
-	var nw, nl, nd int
-	for i, d := range batch {
-		if !d.DeadLetter() && d.Trial == model.Water {
-			order, nw = append(order, i), nw+1
-		}
-	}
-	for i, d := range batch {
-		if !d.DeadLetter() && d.Trial == model.Land {
-			order, nl = append(order, i), nl+1
-		}
-	}
+	var sections []section
+	at := map[string]int{}
+	var dead []int
 	for i, d := range batch {
 		if d.DeadLetter() {
-			order, nd = append(order, i), nd+1
-		}
-	}
-	args := make([]any, 0, 4+nw+nl+3*nd)
-	args = append(args, l.keys.Group, nw, nl, nd)
-	for _, i := range order {
-		d := batch[i]
-		if !d.DeadLetter() {
-			args = append(args, d.ID)
+			dead = append(dead, i)
 			continue
 		}
+		k, ok := at[d.Event.Model]
+		if !ok {
+			k = len(sections)
+			at[d.Event.Model] = k
+			sections = append(sections, section{name: d.Event.Model})
+		}
+		sections[k].entries = append(sections[k].entries, i)
+	}
+	// order[k] is the index in batch of the k-th entry the script sees.
+	order := make([]int, 0, len(batch))
+	keys := make([]string, 0, 3+2*len(sections))
+	keys = append(keys, l.keys.Stream, l.keys.DeadLetter, l.keys.Models)
+	args := make([]any, 0, 4+4*len(sections)+len(batch)+3*len(dead))
+	args = append(args, l.keys.Group, l.defaults, len(sections), len(dead))
+	ops := make([]byte, 0, len(batch))
+	for _, s := range sections {
+		keys = append(keys, l.keys.State(s.name), l.keys.Spec(s.name))
+		ops = ops[:0]
+		for _, i := range s.entries {
+			ops = append(ops, op(batch[i]))
+		}
+		args = append(args, s.name, len(s.entries), string(ops))
+		for _, i := range s.entries {
+			d := batch[i]
+			order = append(order, i)
+			switch op(d) {
+			case 'd':
+				args = append(args, d.ID, d.Event.Spec.Encode())
+			case 'c':
+				args = append(args, d.ID, d.W, d.L)
+			default:
+				args = append(args, d.ID)
+			}
+		}
+	}
+	for _, i := range dead {
+		d := batch[i]
+		order = append(order, i)
 		raw, err := json.Marshal(d.Raw)
 		if err != nil {
 			raw = []byte(fmt.Sprintf("%q", fmt.Sprint(d.Raw)))
 		}
 		args = append(args, d.ID, d.Reason, string(raw))
 	}
-	v, err := commitScript.Run(ctx, l.rdb, []string{l.keys.Stream, l.keys.DeadLetter, l.keys.State}, args...).Slice()
+	v, err := commitScript.Run(ctx, l.rdb, keys, args...).Slice()
 	if err != nil {
 		return command.CommitResult{}, fmt.Errorf("commit script: %w", err)
 	}
-	if len(v) != 6 {
-		return command.CommitResult{}, fmt.Errorf("commit script returned %d values, want 6", len(v))
+	return decodeCommit(v, batch, order, len(sections))
+}
+
+// op is the script's letter for a decision that is not a dead letter.
+func op(d command.Decision) byte {
+	switch {
+	case d.IsDefinition():
+		return 'd'
+	case d.W == 1 && d.L == 0 && d.Event.Trial != "":
+		return 'w'
+	case d.W == 0 && d.L == 1 && d.Event.Trial != "":
+		return 'l'
+	default:
+		return 'c'
 	}
-	var n [5]int64
+}
+
+func decodeCommit(v []any, batch []command.Decision, order []int, models int) (command.CommitResult, error) {
+	if len(v) != 5+4*models {
+		return command.CommitResult{}, fmt.Errorf("commit script returned %d values, want %d", len(v), 5+4*models)
+	}
+	var n [3]int64
 	for i := range n {
 		x, ok := v[i].(int64)
 		if !ok {
@@ -122,7 +234,7 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.
 		}
 		n[i] = x
 	}
-	packed, _ := v[5].(string)
+	packed, _ := v[3].(string)
 	if len(packed) != len(batch) {
 		return command.CommitResult{}, fmt.Errorf("commit script reported %d outcomes for %d entries", len(packed), len(batch))
 	}
@@ -130,31 +242,103 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.
 	for k, i := range order {
 		outcomes[i] = packed[k]
 	}
-	return command.CommitResult{
-		Applied: int(n[0]), Skipped: int(n[1]), DeadLettered: int(n[2]),
-		State: model.Counts{W: n[3], N: n[4]}, Outcomes: string(outcomes),
-	}, nil
+	res := command.CommitResult{
+		Applied: int(n[0]), Skipped: int(n[1]), DeadLettered: int(n[2]), Outcomes: string(outcomes),
+	}
+	if c, _ := v[4].(string); c != "" {
+		res.Conflicts = map[int]string{}
+		for _, pos := range strings.Split(c, ",") {
+			k, err := strconv.Atoi(pos)
+			if err != nil || k < 1 || k > len(order) {
+				return command.CommitResult{}, fmt.Errorf("commit script reported conflict %q", pos)
+			}
+			i := order[k-1]
+			d := batch[i]
+			res.Conflicts[i] = fmt.Sprintf("model %q exists with another spec; the definition asked for %s", d.Event.Model, d.Event.Spec.Encode())
+		}
+	}
+	for m := range models {
+		f := v[5+4*m : 9+4*m]
+		name, _ := f[0].(string)
+		w, okW := f[1].(int64)
+		nn, okN := f[2].(int64)
+		enc, _ := f[3].(string)
+		if !okW || !okN {
+			return command.CommitResult{}, fmt.Errorf("commit script state of %q: %T %T, want integers", name, f[1], f[2])
+		}
+		st := command.ModelState{Name: name, Counts: model.Counts{W: w, N: nn}}
+		if enc != "" {
+			spec, err := events.DecodeModelSpec(enc)
+			if err != nil {
+				return command.CommitResult{}, fmt.Errorf("commit script state of %q: %w", name, err)
+			}
+			st.Spec = spec
+		}
+		res.States = append(res.States, st)
+	}
+	return res, nil
 }
 
-// State reads the persisted counts; a model that saw nothing yet is (0, 0).
-// It implements query.StateReader.
-func (l *Ledger) State(ctx context.Context) (model.Counts, error) {
-	vals, err := l.rdb.HMGet(ctx, l.keys.State, "w", "n").Result()
-	if err != nil {
-		return model.Counts{}, fmt.Errorf("reading %s: %w", l.keys.State, err)
+// Models reads the named models in one round trip (query.ModelStore).
+func (l *Ledger) Models(ctx context.Context, names ...string) ([]query.StoredModel, error) {
+	pipe := l.rdb.Pipeline()
+	counts := make([]*redis.SliceCmd, len(names))
+	specs := make([]*redis.StringCmd, len(names))
+	for i, name := range names {
+		counts[i] = pipe.HMGet(ctx, l.keys.State(name), "w", "n")
+		specs[i] = pipe.Get(ctx, l.keys.Spec(name))
 	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("reading %d models: %w", len(names), err)
+	}
+	out := make([]query.StoredModel, len(names))
+	for i, name := range names {
+		c, exists, err := parseCounts(counts[i].Val())
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", l.keys.State(name), err)
+		}
+		sm := query.StoredModel{Name: name, Counts: c, Exists: exists}
+		if enc, err := specs[i].Result(); err == nil {
+			spec, err := events.DecodeModelSpec(enc)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", l.keys.Spec(name), err)
+			}
+			sm.Spec, sm.Exists = spec, true
+		} else if err != redis.Nil {
+			return nil, fmt.Errorf("reading %s: %w", l.keys.Spec(name), err)
+		}
+		out[i] = sm
+	}
+	return out, nil
+}
+
+// ModelNames lists every created model, sorted (query.ModelStore).
+func (l *Ledger) ModelNames(ctx context.Context) ([]string, error) {
+	names, err := l.rdb.SMembers(ctx, l.keys.Models).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", l.keys.Models, err)
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+func parseCounts(vals []any) (model.Counts, bool, error) {
 	var c model.Counts
+	exists := false
 	for i, dst := range []*int64{&c.W, &c.N} {
-		if vals[i] == nil {
+		if i >= len(vals) || vals[i] == nil {
 			continue
 		}
+		exists = true
 		s, _ := vals[i].(string)
-		if _, err := fmt.Sscan(s, dst); err != nil {
-			return model.Counts{}, fmt.Errorf("reading %s: field %d is %q: %w", l.keys.State, i, s, err)
+		x, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return model.Counts{}, false, fmt.Errorf("field %d is %q: %w", i, s, err)
 		}
+		*dst = x
 	}
 	if !c.Valid() {
-		return model.Counts{}, fmt.Errorf("reading %s: impossible counts w=%d n=%d", l.keys.State, c.W, c.N)
+		return model.Counts{}, false, fmt.Errorf("impossible counts w=%d n=%d", c.W, c.N)
 	}
-	return c, nil
+	return c, exists, nil
 }

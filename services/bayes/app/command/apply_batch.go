@@ -20,23 +20,38 @@ type Delivery struct {
 	Values map[string]any
 }
 
-// Decision is what to do with one delivery: apply Trial, or (Trial == 0)
-// dead-letter it with Reason. The ledger carries out a batch of decisions
-// atomically with the acknowledgement of each entry.
+// Decision is what to do with one delivery: apply Event (an observation of
+// W waters and L lands, or a model definition), or, when Reason is set,
+// dead-letter it. The ledger carries out a batch of decisions atomically
+// with the acknowledgement of each entry.
 type Decision struct {
 	ID     string
-	Trial  model.Trial
-	Reason string // for people: what was wrong, quoting the entry
-	Code   string // for metrics: one of a few fixed reason codes
+	Event  events.Event // decoded; valid when Reason is empty
+	W, L   int64        // the observation's counts (1/0 or 0/1 for one trial)
+	Reason string       // for people: what was wrong, quoting the entry
+	Code   string       // for metrics: one of a few fixed reason codes
 	Raw    map[string]any
-	Event  events.Event
 }
 
 // CodeNoFields is the reason code of an entry that has no fields left.
 const CodeNoFields = "no_fields"
 
+// CodeModelConflict is the reason code of a definition of a model that
+// exists with another spec; the ledger finds it out, not Decide.
+const CodeModelConflict = "model_conflict"
+
 // DeadLetter reports whether the decision is to dead-letter the entry.
-func (d Decision) DeadLetter() bool { return d.Trial == 0 }
+func (d Decision) DeadLetter() bool { return d.Reason != "" }
+
+// IsDefinition reports whether the decision applies a model definition.
+func (d Decision) IsDefinition() bool { return !d.DeadLetter() && d.Event.Kind == events.KindDefine }
+
+// ModelState is a model as a commit left it.
+type ModelState struct {
+	Name   string
+	Counts model.Counts
+	Spec   events.ModelSpec
+}
 
 // CommitResult says what a commit did. Skipped entries had been applied
 // (acked) before: a redelivery after a crash, or another replica's claim.
@@ -44,10 +59,14 @@ type CommitResult struct {
 	Applied      int
 	Skipped      int
 	DeadLettered int
-	State        model.Counts
+	// States has every model the batch touched, as the commit left it.
+	States []ModelState
 	// Outcomes has one byte per decision, in order: OutcomeApplied,
 	// OutcomeSkipped or OutcomeDeadLettered.
 	Outcomes string
+	// Conflicts has, for each definition dead-lettered because its model
+	// exists with another spec, the index of the decision and the reason.
+	Conflicts map[int]string
 }
 
 // The bytes of CommitResult.Outcomes.
@@ -64,10 +83,10 @@ type Ledger interface {
 	Commit(ctx context.Context, batch []Decision) (CommitResult, error)
 }
 
-// StateListener hears about every new state, e.g. to redraw the plots. It
-// must not block.
+// StateListener hears about every new state of a model, e.g. to redraw its
+// plots. It must not block.
 type StateListener interface {
-	Notify(model.Counts)
+	Notify(name string, c model.Counts, spec events.ModelSpec)
 }
 
 // ApplyBatchHandler decodes a batch of deliveries, dead-letters the
@@ -108,11 +127,23 @@ func Decide(d Delivery) Decision {
 		}
 		return Decision{ID: d.ID, Reason: err.Error(), Code: code, Raw: d.Values}
 	}
-	t, err := model.ParseTrial(ev.Trial)
-	if err != nil { // events.Decode already checked; kept so the domain stays the authority
-		return Decision{ID: d.ID, Reason: err.Error(), Code: events.CodeInvalidTrial, Raw: d.Values}
+	dec := Decision{ID: d.ID, Event: ev, W: ev.W, L: ev.L}
+	if ev.Kind == events.KindDefine {
+		return dec
 	}
-	return Decision{ID: d.ID, Trial: t, Event: ev}
+	if ev.Trial != "" {
+		t, err := model.ParseTrial(ev.Trial)
+		if err != nil { // events.Decode already checked; kept so the domain stays the authority
+			return Decision{ID: d.ID, Reason: err.Error(), Code: events.CodeInvalidTrial, Raw: d.Values}
+		}
+		dec.W, dec.L = 0, 0
+		if t == model.Water {
+			dec.W = 1
+		} else {
+			dec.L = 1
+		}
+	}
+	return dec
 }
 
 // Handle commits one batch. On error nothing of the batch was applied or
@@ -136,6 +167,9 @@ func (h *ApplyBatchHandler) Handle(ctx context.Context, batch []Delivery) (Commi
 	if err != nil {
 		return CommitResult{}, decisions, fmt.Errorf("committing a batch of %d: %w", len(batch), err)
 	}
+	for i, reason := range res.Conflicts {
+		decisions[i].Reason, decisions[i].Code = reason, CodeModelConflict
+	}
 	if res.DeadLettered > 0 {
 		for i, d := range decisions {
 			if res.Outcomes[i] == OutcomeDeadLettered {
@@ -143,12 +177,14 @@ func (h *ApplyBatchHandler) Handle(ctx context.Context, batch []Delivery) (Commi
 				if spans != nil {
 					lctx = spans.ctx[i] // the log line carries the entry's trace id
 				}
-				h.log.WarnContext(lctx, "event dead-lettered", "id", d.ID, "reason", d.Reason, "code", d.Code)
+				h.log.WarnContext(lctx, "event dead-lettered", "id", d.ID, "model", d.Event.Model, "reason", d.Reason, "code", d.Code)
 			}
 		}
 	}
 	if res.Applied > 0 {
-		h.listener.Notify(res.State)
+		for _, st := range res.States {
+			h.listener.Notify(st.Name, st.Counts, st.Spec)
+		}
 	}
 	return res, decisions, nil
 }

@@ -74,7 +74,8 @@ func (h *ApplyBatchHandler) decide(bs *batchSpans, i int, d Delivery) Decision {
 	if dec.DeadLetter() {
 		span.SetAttributes(attribute.String("edb.dead_letter.reason", dec.Code))
 	} else {
-		span.SetAttributes(attribute.String("edb.trial", dec.Trial.String()))
+		span.SetAttributes(attribute.String("edb.model", dec.Event.Model),
+			attribute.Int64("edb.w", dec.W), attribute.Int64("edb.l", dec.L))
 	}
 	span.End()
 	return dec

@@ -218,6 +218,6 @@ func (r *Runner) process(ctx context.Context, batch []command.Delivery) error {
 		return err
 	}
 	r.log.DebugContext(ctx, "stream consumer: batch committed", "size", len(batch),
-		"applied", res.Applied, "skipped", res.Skipped, "dead_lettered", res.DeadLettered, "n", res.State.N)
+		"applied", res.Applied, "skipped", res.Skipped, "dead_lettered", res.DeadLettered, "models", len(res.States))
 	return nil
 }
