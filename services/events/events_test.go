@@ -88,16 +88,124 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// FuzzDecode feeds Decode entries made of any subset of the contract's
+// fields with any values. Whatever it accepts must pass Validate (so the api
+// would have produced it) and survive Fields → Decode unchanged.
 func FuzzDecode(f *testing.F) {
-	f.Add("w", "123")
-	f.Add("l", "")
-	f.Add("\xff", "9999999999999999999999")
-	f.Fuzz(func(t *testing.T, trial, ts string) {
-		o, err := events.Decode(map[string]any{"trial": trial, "ts": ts})
-		if err == nil && !events.ValidTrial(o.Trial) {
-			t.Fatalf("accepted trial %q", o.Trial)
+	f.Add(uint8(0b0000100), "", "", "w", "", "", "", "", "123")
+	f.Add(uint8(0b0000100), "", "", "l", "", "", "", "", "")
+	f.Add(uint8(0b0000100), "", "", "\xff", "", "", "", "", "9999999999999999999999")
+	f.Add(uint8(0b0011010), "", "ab-1", "", "30", "70", "", "", "")
+	f.Add(uint8(0b1100011), "define", "ab", "", "", "", "beta:2,2", "200", "")
+	f.Add(uint8(0b1100011), "define", "ab", "", "", "", "step:0.9", "4", "")
+	f.Add(uint8(0b0011110), "", "x y", "w", "1", "-1", "", "", "")
+	f.Fuzz(func(t *testing.T, mask uint8, kind, model, trial, w, l, prior, grid, ts string) {
+		v := map[string]any{}
+		for i, kv := range [][2]string{{"kind", kind}, {"model", model}, {"trial", trial}, {"w", w}, {"l", l},
+			{"prior", prior}, {"grid_points", grid}, {"ts", ts}} {
+			if mask&(1<<i) != 0 {
+				v[kv[0]] = kv[1]
+			}
+		}
+		o, err := events.Decode(v)
+		if err != nil {
+			var me *events.MalformedError
+			if !errors.As(err, &me) || me.Code == "" {
+				t.Fatalf("Decode error %v has no reason code", err)
+			}
+			return
+		}
+		if err := o.Validate(); err != nil {
+			t.Fatalf("Decode accepted %v as %+v, which Validate refuses: %v", v, o, err)
+		}
+		again, err := events.Decode(toMap(o.Fields()))
+		if err != nil || again != o {
+			t.Fatalf("round trip of %+v gave %+v, %v", o, again, err)
 		}
 	})
+}
+
+func TestNamedModelsAndCounts(t *testing.T) {
+	for name, tc := range map[string]struct {
+		in   events.Event
+		wire string
+	}{
+		"default model keeps the original entry": {events.Event{Trial: "w"}, "trial w"},
+		"named trial":                            {events.Event{Model: "ab", Trial: "l"}, "model ab trial l"},
+		"counts":                                 {events.Event{Model: "ab", W: 30, L: 70}, "model ab w 30 l 70"},
+		"definition": {events.Event{Kind: events.KindDefine, Model: "ab", Spec: events.ModelSpec{Prior: "beta:2,2", GridPoints: 200}},
+			"kind define model ab prior beta:2,2 grid_points 200"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := strings.Join(tc.in.Fields(), " "); got != tc.wire {
+				t.Fatalf("fields = %q, want %q", got, tc.wire)
+			}
+			if err := tc.in.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			out, err := events.Decode(toMap(tc.in.Fields()))
+			if err != nil || out.ModelName() != tc.in.ModelName() || out.W != tc.in.W || out.L != tc.in.L || out.Spec != tc.in.Spec || out.Trial != tc.in.Trial {
+				t.Fatalf("Decode = %+v, %v", out, err)
+			}
+		})
+	}
+	for name, tc := range map[string]struct {
+		values map[string]any
+		code   string
+	}{
+		"bad model":        {map[string]any{"model": "a/b", "trial": "w"}, events.CodeInvalidModel},
+		"empty model":      {map[string]any{"model": "", "trial": "w"}, events.CodeInvalidModel},
+		"trial and counts": {map[string]any{"trial": "w", "w": "1"}, events.CodeInvalidCounts},
+		"zero counts":      {map[string]any{"w": "0", "l": "0"}, events.CodeInvalidCounts},
+		"negative":         {map[string]any{"w": "-1", "l": "5"}, events.CodeInvalidCounts},
+		"over the cap":     {map[string]any{"w": "1000000001"}, events.CodeInvalidCounts},
+		"fraction":         {map[string]any{"w": "1.5"}, events.CodeInvalidCounts},
+		"unknown kind":     {map[string]any{"kind": "delete", "trial": "w"}, events.CodeInvalidKind},
+		"define no prior":  {map[string]any{"kind": "define", "grid_points": "20"}, events.CodeInvalidSpec},
+		"define no grid":   {map[string]any{"kind": "define", "prior": "uniform"}, events.CodeInvalidSpec},
+		"define bad grid":  {map[string]any{"kind": "define", "prior": "uniform", "grid_points": "2"}, events.CodeInvalidSpec},
+		"define no weight": {map[string]any{"kind": "define", "prior": "step:0.9", "grid_points": "5"}, events.CodeInvalidSpec},
+		"count not string": {map[string]any{"w": int64(3)}, events.CodeInvalidType},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := events.Decode(tc.values)
+			var me *events.MalformedError
+			if !errors.As(err, &me) || me.Code != tc.code {
+				t.Fatalf("err = %v, want code %s", err, tc.code)
+			}
+		})
+	}
+}
+
+func TestModelNamesAndSpecs(t *testing.T) {
+	for _, ok := range []string{"default", "a", "A-b_9", strings.Repeat("x", 64)} {
+		if !events.ValidModelName(ok) {
+			t.Errorf("%q refused", ok)
+		}
+	}
+	for _, bad := range []string{"", "a b", "a/b", "a.b", "ä", "a:b", "*", strings.Repeat("x", 65)} {
+		if events.ValidModelName(bad) {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	s, err := events.NewModelSpec(" BETA:2, 2 ", 200)
+	if err != nil || s.Encode() != `{"prior":"beta:2,2","grid_points":200}` {
+		t.Fatalf("spec %+v %q, %v", s, s.Encode(), err)
+	}
+	back, err := events.DecodeModelSpec(s.Encode())
+	if err != nil || back != s {
+		t.Fatalf("DecodeModelSpec = %+v, %v", back, err)
+	}
+	// step:T needs a grid point strictly between T and 1.
+	if _, err := events.NewModelSpec("step:0.5", 3); err == nil {
+		t.Error("step:0.5 on 3 points (interior point 0.5, not above 0.5) accepted")
+	}
+	if _, err := events.NewModelSpec("step:0.5", 4); err != nil {
+		t.Errorf("step:0.5 on 4 points (2/3 > 0.5): %v", err)
+	}
+	if _, err := events.DecodeModelSpec(`{"prior":"beta:0,1","grid_points":10}`); err == nil {
+		t.Error("a stored spec with an invalid prior decoded")
+	}
 }
 
 func BenchmarkFields(b *testing.B) {

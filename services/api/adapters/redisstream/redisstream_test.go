@@ -78,6 +78,13 @@ func TestPublishStoresDecodableEvent(t *testing.T) {
 			t.Errorf("entry %d PublishedAt = %v, want %v", i, got.PublishedAt, want[i].PublishedAt)
 		}
 		got.PublishedAt, want[i].PublishedAt = time.Time{}, time.Time{}
+		// Decode fills in what the entry leaves out as defaults.
+		if want[i].Kind == "" {
+			want[i].Kind = events.KindObserve
+		}
+		if want[i].Model == "" {
+			want[i].Model = events.DefaultModel
+		}
 		if got != want[i] {
 			t.Errorf("entry %d decoded as %+v, want %+v", i, got, want[i])
 		}

@@ -60,7 +60,7 @@ func TestRecordObservation(t *testing.T) {
 				t.Fatalf("published %d events, want published=%v", len(pub.got), tt.wantPub)
 			}
 			if tt.wantPub {
-				want := events.Event{Trial: tt.trial.String(), PublishedAt: fixed, Source: events.SourceAPI}
+				want := events.Event{Kind: events.KindObserve, Model: events.DefaultModel, Trial: tt.trial.String(), PublishedAt: fixed, Source: events.SourceAPI}
 				if pub.got[0] != want {
 					t.Errorf("published %+v, want %+v", pub.got[0], want)
 				}
@@ -101,5 +101,84 @@ func TestNewRecordObservationHandlerRejectsNilDependencies(t *testing.T) {
 	var zero command.RecordObservationHandler
 	if _, err := zero.Handle(context.Background(), command.RecordObservation{Trial: observation.Water}); err == nil {
 		t.Error("zero handler returned no error")
+	}
+}
+
+func TestRecordCountsForANamedModel(t *testing.T) {
+	pub := &fakePublisher{id: "7-0"}
+	h, _ := command.NewRecordObservationHandler(pub, clock)
+	res, err := h.Handle(context.Background(), command.RecordObservation{Model: "ab-1", W: 30, L: 70})
+	if err != nil || res.ID != "7-0" || res.Model != "ab-1" || res.W != 30 || res.L != 70 {
+		t.Fatalf("Handle = %+v, %v", res, err)
+	}
+	want := events.Event{Kind: events.KindObserve, Model: "ab-1", W: 30, L: 70, PublishedAt: fixed, Source: events.SourceAPI}
+	if len(pub.got) != 1 || pub.got[0] != want {
+		t.Fatalf("published %+v, want %+v", pub.got, want)
+	}
+	for name, cmd := range map[string]command.RecordObservation{
+		"bad name":       {Model: "a/b", W: 1},
+		"negative":       {Model: "ab", W: -1, L: 2},
+		"nothing":        {Model: "ab"},
+		"too many":       {Model: "ab", W: events.MaxCount + 1},
+		"trial and more": {Model: "ab", Trial: observation.Water, W: 1},
+	} {
+		if _, err := h.Handle(context.Background(), cmd); apperr.KindOf(err) != apperr.IncorrectInput {
+			t.Errorf("%s: err = %v, want IncorrectInput", name, err)
+		}
+	}
+	if len(pub.got) != 1 {
+		t.Fatalf("a refused command was published: %+v", pub.got[1:])
+	}
+}
+
+type fakeSpecs struct {
+	spec   events.ModelSpec
+	exists bool
+	err    error
+}
+
+func (f fakeSpecs) Spec(context.Context, string) (events.ModelSpec, bool, error) {
+	return f.spec, f.exists, f.err
+}
+
+func TestDefineModel(t *testing.T) {
+	beta := events.ModelSpec{Prior: "beta:2,2", GridPoints: 200}
+	for _, tc := range []struct {
+		name    string
+		specs   fakeSpecs
+		cmd     command.DefineModel
+		kind    apperr.Kind
+		status  string
+		publish bool
+	}{
+		{"new model", fakeSpecs{}, command.DefineModel{Model: "ab", Prior: "BETA:2, 2", GridPoints: 200}, apperr.Unknown, command.DefinitionAccepted, true},
+		{"same spec", fakeSpecs{spec: beta, exists: true}, command.DefineModel{Model: "ab", Prior: "beta:2,2", GridPoints: 200}, apperr.Unknown, command.DefinitionExists, false},
+		{"other spec", fakeSpecs{spec: beta, exists: true}, command.DefineModel{Model: "ab", Prior: "uniform", GridPoints: 200}, apperr.Conflict, "", false},
+		{"bad prior", fakeSpecs{}, command.DefineModel{Model: "ab", Prior: "normal", GridPoints: 200}, apperr.IncorrectInput, "", false},
+		{"bad grid", fakeSpecs{}, command.DefineModel{Model: "ab", Prior: "uniform", GridPoints: 2}, apperr.IncorrectInput, "", false},
+		{"no interior weight", fakeSpecs{}, command.DefineModel{Model: "ab", Prior: "step:0.9", GridPoints: 5}, apperr.IncorrectInput, "", false},
+		{"bad name", fakeSpecs{}, command.DefineModel{Model: "a b", Prior: "uniform", GridPoints: 20}, apperr.IncorrectInput, "", false},
+		{"redis down", fakeSpecs{err: errors.New("refused")}, command.DefineModel{Model: "ab", Prior: "uniform", GridPoints: 20}, apperr.Unavailable, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := &fakePublisher{id: "9-0"}
+			h, err := command.NewDefineModelHandler(pub, tc.specs, clock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := h.Handle(context.Background(), tc.cmd)
+			if apperr.KindOf(err) != tc.kind || (err == nil) != (tc.kind == apperr.Unknown) || res.Status != tc.status {
+				t.Fatalf("Handle = %+v, %v; want kind %v status %q", res, err, tc.kind, tc.status)
+			}
+			if (len(pub.got) == 1) != tc.publish {
+				t.Fatalf("published %+v, want publish=%v", pub.got, tc.publish)
+			}
+			if tc.publish {
+				want := events.Event{Kind: events.KindDefine, Model: "ab", Spec: beta, PublishedAt: fixed, Source: events.SourceAPI}
+				if pub.got[0] != want || res.ID != "9-0" || res.Spec != beta {
+					t.Fatalf("published %+v (result %+v), want %+v", pub.got[0], res, want)
+				}
+			}
+		})
 	}
 }

@@ -21,7 +21,7 @@ func BenchmarkDrain(b *testing.B) {
 	ctx := context.Background()
 	keys := redisstream.KeysFor("obs")
 	c := redisstream.NewConsumer(rdb, keys, "bench")
-	led := redisstream.NewLedger(rdb, keys)
+	led := redisstream.NewLedger(rdb, keys, testSpec)
 	if err := c.EnsureGroup(ctx); err != nil {
 		b.Fatal(err)
 	}

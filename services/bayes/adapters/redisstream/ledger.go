@@ -342,3 +342,12 @@ func parseCounts(vals []any) (model.Counts, bool, error) {
 	}
 	return c, exists, nil
 }
+
+// State reads one model's counts; a model that saw nothing yet is (0, 0).
+func (l *Ledger) State(ctx context.Context, name string) (model.Counts, error) {
+	got, err := l.Models(ctx, name)
+	if err != nil {
+		return model.Counts{}, err
+	}
+	return got[0].Counts, nil
+}

@@ -3,6 +3,8 @@ package redisstream_test
 import (
 	"context"
 	"fmt"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +29,7 @@ func setup(t *testing.T) fixture {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	keys := redisstream.KeysFor("obs")
-	return fixture{rdb: rdb, keys: keys, led: redisstream.NewLedger(rdb, keys), srv: srv}
+	return fixture{rdb: rdb, keys: keys, led: redisstream.NewLedger(rdb, keys, testSpec), srv: srv}
 }
 
 func (f fixture) add(t *testing.T, fields ...string) string {
@@ -78,19 +80,18 @@ func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := command.CommitResult{Applied: 3, DeadLettered: 2, State: model.Counts{W: 2, N: 3}, Outcomes: "aaadd"}
-	if res != want {
-		t.Fatalf("commit = %+v, want %+v", res, want)
+	if got := summary(res); got != "applied 3 skipped 0 dead 2 aaadd default=2/3" {
+		t.Fatalf("commit = %s", got)
 	}
 	// The same batch again (a redelivery): nothing changes.
 	res, err = f.led.Commit(ctx, decide(batch))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (command.CommitResult{Skipped: 5, State: model.Counts{W: 2, N: 3}, Outcomes: "sssss"}); res != want {
-		t.Fatalf("second commit = %+v, want %+v", res, want)
+	if got := summary(res); got != "applied 0 skipped 5 dead 0 sssss default=2/3" {
+		t.Fatalf("second commit = %s", got)
 	}
-	if st, err := f.led.State(ctx); err != nil || st != (model.Counts{W: 2, N: 3}) {
+	if st, err := f.led.State(ctx, "default"); err != nil || st != (model.Counts{W: 2, N: 3}) {
 		t.Fatalf("State = %+v, %v", st, err)
 	}
 	dead, err := f.rdb.XRange(ctx, f.keys.DeadLetter, "-", "+").Result()
@@ -106,14 +107,104 @@ func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
 	}
 }
 
+// summary is a commit result in one comparable line: the totals, the
+// outcomes and each model's w/n.
+func summary(r command.CommitResult) string {
+	s := fmt.Sprintf("applied %d skipped %d dead %d %s", r.Applied, r.Skipped, r.DeadLettered, r.Outcomes)
+	for _, st := range r.States {
+		s += fmt.Sprintf(" %s=%d/%d", st.Name, st.Counts.W, st.Counts.N)
+	}
+	return s
+}
+
+// Named models: a definition creates its model with its spec, an
+// observation creates one with the default spec, counts apply as a whole,
+// a conflicting definition is dead-lettered with the reason, and a
+// redelivered batch changes nothing.
+func TestNamedModelsDefinitionsAndCounts(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	c := f.consumer(t, "a")
+	f.add(t, "kind", "define", "model", "ab", "prior", "beta:2,2", "grid_points", "200")
+	f.add(t, "model", "ab", "w", "30", "l", "70")
+	f.add(t, "model", "cd", "trial", "w")
+	f.add(t, "model", "ab", "trial", "l")
+	f.add(t, "kind", "define", "model", "ab", "prior", "beta:2,2", "grid_points", "200") // same spec: no-op
+	conflict := f.add(t, "kind", "define", "model", "cd", "prior", "uniform", "grid_points", "50")
+	f.add(t, "trial", "w")
+	f.add(t, "model", "bad name", "trial", "w")
+
+	batch, err := c.ReadNew(ctx, 100, time.Second)
+	if err != nil || len(batch) != 8 {
+		t.Fatalf("read %d, %v", len(batch), err)
+	}
+	decisions := decide(batch)
+	res, err := f.led.Commit(ctx, decisions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := summary(res); got != "applied 6 skipped 0 dead 2 aaaaadad ab=30/101 cd=1/1 default=1/1" {
+		t.Fatalf("commit = %s", got)
+	}
+	if len(res.Conflicts) != 1 || !strings.Contains(res.Conflicts[5], `model "cd"`) {
+		t.Fatalf("conflicts = %v", res.Conflicts)
+	}
+	res, err = f.led.Commit(ctx, decisions)
+	if err != nil || summary(res) != "applied 0 skipped 8 dead 0 ssssssss ab=30/101 cd=1/1 default=1/1" {
+		t.Fatalf("redelivery = %s, %v", summary(res), err)
+	}
+	names, err := f.led.ModelNames(ctx)
+	if err != nil || strings.Join(names, ",") != "ab,cd,default" {
+		t.Fatalf("names = %v, %v", names, err)
+	}
+	got, err := f.led.Models(ctx, "ab", "cd", "nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0].Spec != (events.ModelSpec{Prior: "beta:2,2", GridPoints: 200}) || !got[0].Exists {
+		t.Fatalf("ab = %+v", got[0])
+	}
+	if got[1].Spec != testSpec || got[1].Counts != (model.Counts{W: 1, N: 1}) {
+		t.Fatalf("cd (created by an observation) = %+v", got[1])
+	}
+	if got[2].Exists || got[2].Counts != (model.Counts{}) {
+		t.Fatalf("nope = %+v", got[2])
+	}
+	dead, err := f.rdb.XRange(ctx, f.keys.DeadLetter, "-", "+").Result()
+	if err != nil || len(dead) != 2 {
+		t.Fatalf("dead letters: %v, %v", dead, err)
+	}
+	if dead[0].Values["source_id"] != conflict || !strings.Contains(dead[0].Values["reason"].(string), "exists with spec") {
+		t.Fatalf("conflict dead letter = %v", dead[0].Values)
+	}
+}
+
+// A model's counts from before specs were stored (the default model of an
+// older release) keep counting; the model gets the default spec.
+func TestDefaultModelWithoutSpecKeepsItsCounts(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t)
+	c := f.consumer(t, "a")
+	f.rdb.HSet(ctx, f.keys.State("default"), "w", "3", "n", "5")
+	f.add(t, "trial", "l")
+	batch, err := c.ReadNew(ctx, 10, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.led.Commit(ctx, decide(batch))
+	if err != nil || summary(res) != "applied 1 skipped 0 dead 0 a default=3/6" || res.States[0].Spec != testSpec {
+		t.Fatalf("commit = %s %+v, %v", summary(res), res.States, err)
+	}
+}
+
 func TestStateOfANewModelIsZero(t *testing.T) {
 	f := setup(t)
-	st, err := f.led.State(context.Background())
+	st, err := f.led.State(context.Background(), "default")
 	if err != nil || st != (model.Counts{}) {
 		t.Fatalf("State = %+v, %v", st, err)
 	}
-	f.rdb.HSet(context.Background(), f.keys.State, "w", "5", "n", "2")
-	if _, err := f.led.State(context.Background()); err == nil {
+	f.rdb.HSet(context.Background(), f.keys.State("default"), "w", "5", "n", "2")
+	if _, err := f.led.State(context.Background(), "default"); err == nil {
 		t.Fatal("impossible stored counts accepted")
 	}
 }
@@ -272,8 +363,11 @@ func TestConcurrentOverlappingCommits(t *testing.T) {
 	if _, err := f.led.Commit(ctx, dec); err != nil { // sweep anything no window covered
 		t.Fatal(err)
 	}
-	st, _ := f.led.State(ctx)
+	st, _ := f.led.State(ctx, "default")
 	if st != (model.Counts{W: (total + 2) / 3, N: total}) {
 		t.Fatalf("state %+v after concurrent commits", st)
 	}
 }
+
+// testSpec is the spec of a model created by an observation in these tests.
+var testSpec = events.ModelSpec{Prior: "uniform", GridPoints: 120}

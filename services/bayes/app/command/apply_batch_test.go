@@ -9,6 +9,7 @@ import (
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
 // fakeLedger applies decisions to counts, acking each id once, like the Lua
@@ -38,35 +39,42 @@ func (f *fakeLedger) Commit(_ context.Context, batch []command.Decision) (comman
 		}
 		r.Applied++
 		r.Outcomes += string(command.OutcomeApplied)
-		f.state = f.state.Observe(d.Trial)
+		f.state = model.Counts{W: f.state.W + d.W, N: f.state.N + d.W + d.L}
 	}
-	r.State = f.state
+	r.States = []command.ModelState{{Name: "default", Counts: f.state}}
 	return r, nil
 }
 
 type recorder struct{ seen []model.Counts }
 
-func (r *recorder) Notify(c model.Counts) { r.seen = append(r.seen, c) }
+func (r *recorder) Notify(_ string, c model.Counts, _ events.ModelSpec) { r.seen = append(r.seen, c) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func TestDecide(t *testing.T) {
 	for name, tc := range map[string]struct {
 		values map[string]any
-		trial  model.Trial
+		model  string
+		w, l   int64
+		define bool
 		reason string
 	}{
-		"water":         {map[string]any{"trial": "w"}, model.Water, ""},
-		"land with ts":  {map[string]any{"trial": "l", "ts": "1700000000000000"}, model.Land, ""},
-		"unknown trial": {map[string]any{"trial": "x"}, 0, `malformed event: trial "x" is neither "w" nor "l"`},
-		"missing trial": {map[string]any{"t": "w"}, 0, `malformed event: missing field "trial"`},
-		"deleted entry": {nil, 0, "entry has no fields (deleted from the stream while pending?)"},
-		"bad timestamp": {map[string]any{"trial": "w", "ts": "x"}, 0, `malformed event: field "ts" is "x", not microseconds since the epoch`},
+		"water":         {map[string]any{"trial": "w"}, "default", 1, 0, false, ""},
+		"land with ts":  {map[string]any{"trial": "l", "ts": "1700000000000000"}, "default", 0, 1, false, ""},
+		"named counts":  {map[string]any{"model": "ab", "w": "30", "l": "70"}, "ab", 30, 70, false, ""},
+		"definition":    {map[string]any{"kind": "define", "model": "ab", "prior": "uniform", "grid_points": "50"}, "ab", 0, 0, true, ""},
+		"unknown trial": {map[string]any{"trial": "x"}, "", 0, 0, false, `malformed event: trial "x" is neither "w" nor "l"`},
+		"missing trial": {map[string]any{"t": "w"}, "", 0, 0, false, `malformed event: missing field "trial" (or the counts "w" and "l")`},
+		"deleted entry": {nil, "", 0, 0, false, "entry has no fields (deleted from the stream while pending?)"},
+		"bad timestamp": {map[string]any{"trial": "w", "ts": "x"}, "", 0, 0, false, `malformed event: field "ts" is "x", not microseconds since the epoch`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			d := command.Decide(command.Delivery{ID: "1-0", Values: tc.values})
-			if d.Trial != tc.trial || d.Reason != tc.reason || d.DeadLetter() != (tc.reason != "") {
-				t.Fatalf("Decide = %+v, want trial %v reason %q", d, tc.trial, tc.reason)
+			if d.Reason != tc.reason || d.DeadLetter() != (tc.reason != "") {
+				t.Fatalf("Decide = %+v, want reason %q", d, tc.reason)
+			}
+			if tc.reason == "" && (d.Event.Model != tc.model || d.W != tc.w || d.L != tc.l || d.IsDefinition() != tc.define) {
+				t.Fatalf("Decide = %+v, want model %q w %d l %d define %v", d, tc.model, tc.w, tc.l, tc.define)
 			}
 		})
 	}
@@ -85,7 +93,7 @@ func TestHandleAppliesAndNotifies(t *testing.T) {
 		{ID: "3-0", Values: map[string]any{"trial": "l"}},
 	}
 	res, _, err := h.Handle(context.Background(), batch)
-	if err != nil || res.Applied != 2 || res.DeadLettered != 1 || res.State != (model.Counts{W: 1, N: 2}) {
+	if err != nil || res.Applied != 2 || res.DeadLettered != 1 || res.States[0].Counts != (model.Counts{W: 1, N: 2}) {
 		t.Fatalf("Handle = %+v, %v", res, err)
 	}
 	// Redelivered: nothing applied, nobody told of a change.
@@ -93,7 +101,7 @@ func TestHandleAppliesAndNotifies(t *testing.T) {
 	if err != nil || res.Skipped != 3 || len(rec.seen) != 1 {
 		t.Fatalf("redelivery = %+v, %v; notifications %v", res, err, rec.seen)
 	}
-	if res, _, err := h.Handle(context.Background(), nil); err != nil || res != (command.CommitResult{}) {
+	if res, _, err := h.Handle(context.Background(), nil); err != nil || res.Applied+res.Skipped+res.DeadLettered != 0 || res.States != nil {
 		t.Fatalf("empty batch = %+v, %v", res, err)
 	}
 }

@@ -2,6 +2,7 @@ package streamconsumer_test
 
 import (
 	"context"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"io"
 	"log/slog"
 	"testing"
@@ -19,7 +20,7 @@ import (
 
 type nobody struct{}
 
-func (nobody) Notify(model.Counts) {}
+func (nobody) Notify(string, model.Counts, events.ModelSpec) {}
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -43,7 +44,7 @@ func TestRunnerEndToEndAgainstRedis(t *testing.T) {
 	ctx := context.Background()
 	keys := redisstream.KeysFor("obs")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ledger := redisstream.NewLedger(rdb, keys)
+	ledger := redisstream.NewLedger(rdb, keys, testSpec)
 	consumer := redisstream.NewConsumer(rdb, keys, "me")
 	if err := consumer.EnsureGroup(ctx); err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func TestRunnerEndToEndAgainstRedis(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(runCtx) }()
-	state := func() model.Counts { c, _ := ledger.State(ctx); return c }
+	state := func() model.Counts { c, _ := ledger.State(ctx, "default"); return c }
 
 	eventually(t, "own pending and new entries applied", func() bool { return state() == model.Counts{W: 5, N: 8} })
 
@@ -91,3 +92,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Fatal("nil dependencies accepted")
 	}
 }
+
+// testSpec is the spec of a model created by an observation in these tests.
+var testSpec = events.ModelSpec{Prior: "uniform", GridPoints: 120}
