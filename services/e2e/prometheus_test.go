@@ -58,6 +58,8 @@ var exportedMetrics = map[string]bool{
 	"edb_bayes_model_posterior_map":          false,
 	"edb_bayes_model_hpdi_low":               false,
 	"edb_bayes_model_hpdi_high":              false,
+	"edb_bayes_models":                       false,
+	"edb_bayes_models_not_exported":          false,
 	"edb_bayes_plot_renders_total":           false,
 	"edb_bayes_plot_render_duration_seconds": true,
 }
@@ -105,9 +107,22 @@ var grafanaMacros = strings.NewReplacer(
 	"${__range}", "30s", "$__range", "30s",
 )
 
+// dashboardVars stand in for the dashboard's own template variables: each
+// is given the value the dashboard opens with (TestDashboardStructure checks
+// that the two agree and that no variable lacks a stand-in).
+var dashboardVars = map[string]string{"model": "default"}
+
+var dashboardVarsReplacer = func() *strings.Replacer {
+	var pairs []string
+	for _, name := range slices.Sorted(maps.Keys(dashboardVars)) {
+		pairs = append(pairs, "${"+name+"}", dashboardVars[name], "$"+name, dashboardVars[name])
+	}
+	return strings.NewReplacer(pairs...)
+}()
+
 // promExpr turns a dashboard expression into one Prometheus can evaluate.
 func promExpr(expr string) (string, error) {
-	e := grafanaMacros.Replace(expr)
+	e := dashboardVarsReplacer.Replace(grafanaMacros.Replace(expr))
 	if strings.Contains(e, "$") {
 		return "", fmt.Errorf("unknown Grafana variable left in %q", e)
 	}
@@ -160,9 +175,33 @@ type dashboardDoc struct {
 }
 
 type dashVar struct {
-	Name  string `json:"name"`
-	Type  string `json:"type"`
-	Query string `json:"query"`
+	Name       string          `json:"name"`
+	Type       string          `json:"type"`
+	Query      string          `json:"query"`
+	Datasource json.RawMessage `json:"datasource"`
+	Multi      bool            `json:"multi"`
+	IncludeAll bool            `json:"includeAll"`
+	Current    struct {
+		Value any `json:"value"`
+	} `json:"current"`
+}
+
+// labelValues matches a query variable's label_values(metric, label).
+var labelValues = regexp.MustCompile(`^label_values\((edb_[a-z0-9_]+),\s*([a-z_]+)\)$`)
+
+// perModelSeries matches a reference to a per-model gauge and its selector.
+var perModelSeries = regexp.MustCompile(`\bedb_bayes_model_[a-z_]+(\{[^}]*\})?`)
+
+// perModelOK says whether every per-model gauge in expr is narrowed to the
+// chosen model or kept apart by model: a max() over all models' posterior
+// means is a number that means nothing.
+func perModelOK(expr string) bool {
+	for _, m := range perModelSeries.FindAllStringSubmatch(expr, -1) {
+		if !strings.Contains(m[1], `model="$model"`) && !strings.Contains(expr, "by (model)") {
+			return false
+		}
+	}
+	return true
 }
 
 // TestDashboardStructure needs no Prometheus: the JSON parses, the uid stays
@@ -181,15 +220,37 @@ func TestDashboardStructure(t *testing.T) {
 	if d.UID != "event-driven-bayes" || d.Title != "event-driven-bayes" || d.SchemaVersion < 36 {
 		t.Errorf("uid %q title %q schemaVersion %d; want event-driven-bayes, event-driven-bayes, >= 36", d.UID, d.Title, d.SchemaVersion)
 	}
-	// One data source variable lets the same file work provisioned (compose)
-	// and through the sidecar (Kubernetes), whatever the data source's uid.
-	if !slices.Contains(d.Templating.List, dashVar{Name: "datasource", Type: "datasource", Query: "prometheus"}) {
-		t.Errorf("no template variable datasource of type datasource (prometheus): %+v", d.Templating.List)
-	}
 	wantDS := `{"type":"prometheus","uid":"${datasource}"}`
 	sameDS := func(raw json.RawMessage) bool {
 		var v, w any
 		return json.Unmarshal(raw, &v) == nil && json.Unmarshal([]byte(wantDS), &w) == nil && fmt.Sprint(v) == fmt.Sprint(w)
+	}
+	vars := map[string]dashVar{}
+	for _, v := range d.Templating.List {
+		vars[v.Name] = v
+	}
+	// One data source variable lets the same file work provisioned (compose)
+	// and through the sidecar (Kubernetes), whatever the data source's uid.
+	if v := vars["datasource"]; v.Type != "datasource" || v.Query != "prometheus" {
+		t.Errorf("no template variable datasource of type datasource (prometheus): %+v", d.Templating.List)
+	}
+	// The model variable picks one of the exported models and opens on the
+	// default one, which always exists.
+	if v := vars["model"]; v.Type != "query" || v.Query != "label_values(edb_bayes_model_observations, model)" ||
+		!sameDS(v.Datasource) || v.Multi || v.IncludeAll || v.Current.Value != "default" {
+		t.Errorf("template variable model: %+v; want a single-valued query label_values(edb_bayes_model_observations, model) through %s, opening on default", v, wantDS)
+	}
+	for name, v := range vars {
+		if _, ok := dashboardVars[name]; !ok && v.Type != "datasource" {
+			t.Errorf("template variable %s has no stand-in in dashboardVars", name)
+		} else if ok && v.Current.Value != dashboardVars[name] {
+			t.Errorf("template variable %s opens on %v, its stand-in is %q", name, v.Current.Value, dashboardVars[name])
+		}
+	}
+	for name := range dashboardVars {
+		if _, ok := vars[name]; !ok {
+			t.Errorf("dashboardVars stands in for %s, which the dashboard does not have", name)
+		}
 	}
 
 	ids := map[int]string{}
@@ -232,6 +293,9 @@ func TestDashboardStructure(t *testing.T) {
 				if bad := unknownMetrics(tg.Expr); len(bad) > 0 {
 					t.Errorf("panel %q names metrics nobody exports: %v in %s", p.Title, bad, tg.Expr)
 				}
+				if !perModelOK(tg.Expr) {
+					t.Errorf("panel %q mixes models: %s; want {model=\"$model\"} or by (model)", p.Title, tg.Expr)
+				}
 				for _, name := range metricName.FindAllString(tg.Expr, -1) {
 					used[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")] = true
 				}
@@ -246,6 +310,9 @@ func TestDashboardStructure(t *testing.T) {
 		if !used[name] {
 			t.Errorf("%s is exported but on no panel", name)
 		}
+	}
+	if perModelOK("max(edb_bayes_model_posterior_mean)") || !perModelOK(`max(edb_bayes_model_hpdi_high{model="$model"}) - max(edb_bayes_model_hpdi_low{model="$model"})`) {
+		t.Error("perModelOK misjudges whether a query mixes models")
 	}
 	// The name check itself must catch a typo.
 	if bad := unknownMetrics("sum(rate(edb_api_nonexistent_total[5m])) / sum(rate(edb_api_http_requests_total[5m]))"); !slices.Equal(bad, []string{"edb_api_nonexistent_total"}) {
@@ -430,16 +497,27 @@ func (p *promServer) promHolds(t *testing.T, limit time.Duration, expr string) {
 // Prometheus and proves every query of the dashboard returns data.
 func TestDashboardQueriesOnPrometheus(t *testing.T) {
 	s := newSystem(t)
-	a, b := s.bayes(t, "a"), s.bayes(t, "b") // two replicas: the max() over their gauges
+	// Two replicas: the max() over their gauges. b exports one model only,
+	// so the cap on per-model series is seen through Prometheus too.
+	a, b := s.bayes(t, "a"), s.bayes(t, "b", "MODEL_METRICS_LIMIT=1")
 	addr := func(p *proc) string { return "127.0.0.1:" + strconv.Itoa(p.port) }
 	prom := startPrometheus(t, map[string][]string{"api": {addr(s.api)}, "bayes": {addr(a), addr(b)}})
 	prom.promHolds(t, 30*time.Second, `count(up{job="api"} == 1) == 1`)
 	prom.promHolds(t, 30*time.Second, `count(up{job="bayes"} == 1) == 2`)
 
-	// Traffic: observations, two malformed entries straight into the stream
-	// (so dead-letter series have values) and one 404.
+	// Traffic: observations, a batch for a second model (so the per-model
+	// panels have two series), two malformed entries straight into the
+	// stream (so dead-letter series have values) and one 404.
 	tl := load(t, s.api, 4, 300, nil)
 	ctx := context.Background()
+	resp, err := client.Post(s.api.url("/models/alpha/observations"), "application/json", strings.NewReader(`{"w":3,"l":7}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /models/alpha/observations: %s", resp.Status)
+	}
 	for _, fields := range [][]any{{"trial", "x"}, {"foo", "bar"}} {
 		if err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: "update_model", Values: fields}).Err(); err != nil {
 			t.Fatal(err)
@@ -451,7 +529,17 @@ func TestDashboardQueriesOnPrometheus(t *testing.T) {
 	s.settled(t, a, tl.w.Load(), tl.n.Load())
 
 	// Prometheus has scraped the final state, and often enough for rate().
-	prom.promHolds(t, 30*time.Second, fmt.Sprintf("max(edb_bayes_model_observations) == %d", tl.n.Load()))
+	prom.promHolds(t, 30*time.Second, fmt.Sprintf(`max(edb_bayes_model_observations{model="default"}) == %d`, tl.n.Load()))
+	prom.promHolds(t, 30*time.Second, `max(edb_bayes_model_observations{model="alpha"}) == 10`)
+	// The cap: a exports both models, b only the default one and counts the
+	// other as left out.
+	prom.promHolds(t, 30*time.Second, fmt.Sprintf(`edb_bayes_models{instance=%q} == 2 and edb_bayes_models_not_exported{instance=%q} == 0`, addr(a), addr(a)))
+	prom.promHolds(t, 30*time.Second, fmt.Sprintf(`edb_bayes_models{instance=%q} == 2 and edb_bayes_models_not_exported{instance=%q} == 1`, addr(b), addr(b)))
+	prom.promHolds(t, 30*time.Second, fmt.Sprintf(`count(edb_bayes_model_observations{instance=%q}) == 2`, addr(a)))
+	prom.promHolds(t, 30*time.Second, fmt.Sprintf(`count(edb_bayes_model_observations{instance=%q, model="default"}) == 1`, addr(b)))
+	if res, err := prom.query(ctx, fmt.Sprintf(`count(edb_bayes_model_observations{instance=%q}) != 1`, addr(b))); err != nil || len(res) != 0 {
+		t.Errorf("b (MODEL_METRICS_LIMIT=1) exports more than one model: %v %v", res, err)
+	}
 	prom.promHolds(t, 30*time.Second, "sum(edb_bayes_events_dead_lettered_total) == 2")
 	prom.promHolds(t, 30*time.Second, `sum(edb_api_http_requests_total{code="404"}) >= 1`)
 	prom.promHolds(t, 30*time.Second, "sum(rate(edb_api_http_requests_total[30s])) > 0")
@@ -470,6 +558,46 @@ func TestDashboardQueriesOnPrometheus(t *testing.T) {
 		}
 		if len(failures) > 0 {
 			t.Errorf("%d of %d dashboard queries fail:\n%s", len(failures), checked, strings.Join(failures, "\n"))
+		}
+	})
+
+	// Grafana lists the model variable's choices with label_values(): the
+	// same question put to Prometheus must list every model, the default
+	// the dashboard opens on among them.
+	t.Run("the model variable lists the models", func(t *testing.T) {
+		raw, err := os.ReadFile(dashboardFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboardDoc
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		checked := 0
+		for _, v := range d.Templating.List {
+			m := labelValues.FindStringSubmatch(v.Query)
+			if v.Type != "query" || m == nil {
+				continue
+			}
+			checked++
+			res, err := prom.query(ctx, fmt.Sprintf("group by (%s) (%s)", m[2], m[1]))
+			if err != nil {
+				t.Fatalf("variable %s: %v", v.Name, err)
+			}
+			var got []string
+			for _, r := range res {
+				got = append(got, r.Metric[m[2]])
+			}
+			slices.Sort(got)
+			if v.Name == "model" && !slices.Equal(got, []string{"alpha", "default"}) {
+				t.Errorf("variable model lists %q, want [alpha default]", got)
+			}
+			if !slices.Contains(got, fmt.Sprint(v.Current.Value)) {
+				t.Errorf("variable %s opens on %v, which is not among %q", v.Name, v.Current.Value, got)
+			}
+		}
+		if checked == 0 {
+			t.Error("no label_values() variable in the dashboard")
 		}
 	})
 

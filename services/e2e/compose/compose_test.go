@@ -3,6 +3,7 @@ package compose_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,8 +46,8 @@ var binaries = map[string]binary{
 		dockerfile:  "Dockerfile.api",
 		defaultPort: 8000,
 		env: append([]string{"PORT", "REDIS_STREAM", "PUBLISH_TIMEOUT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
-			"MAX_REQUEST_BYTES", "RATE_LIMIT", "RATE_LIMIT_BURST"}, sharedVars...),
-		endpoints: []string{"/healthz", "/readyz", "/metrics", "/update_model/"},
+			"MAX_REQUEST_BYTES", "RATE_LIMIT", "RATE_LIMIT_BURST", "CORS_ALLOW_ORIGINS"}, sharedVars...),
+		endpoints: []string{"/healthz", "/readyz", "/metrics", "/update_model/", "/models/"},
 		health:    []string{"/healthz", "/readyz"},
 	},
 	"bayes-subscriber": {
@@ -55,8 +56,9 @@ var binaries = map[string]binary{
 		defaultPort: 8001,
 		env: append([]string{"PORT", "REDIS_STREAM", "REDIS_CHANNEL", "CONSUMER_NAME", "BATCH_SIZE",
 			"CLAIM_MIN_IDLE", "CLAIM_INTERVAL", "TRIM_INTERVAL", "STALE_CONSUMER_AFTER", "GRAPHS_DIR",
-			"GRAPHS_KEEP", "GRAPHS_MIN_INTERVAL", "GRID_POINTS", "PRIOR", "LOG_LEVEL", "SHUTDOWN_TIMEOUT"}, sharedVars...),
-		endpoints: []string{"/healthz", "/readyz", "/metrics", "/model"},
+			"GRAPHS_KEEP", "GRAPHS_MIN_INTERVAL", "GRID_POINTS", "PRIOR", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
+			"MODEL_METRICS_LIMIT", "API_PUBLIC_URL", "LIVE_POLL_INTERVAL"}, sharedVars...),
+		endpoints: []string{"/healthz", "/readyz", "/metrics", "/model", "/models/"},
 		health:    []string{"/healthz", "/readyz"},
 	},
 }
@@ -129,7 +131,7 @@ func envValue(s types.ServiceConfig, key string) (string, bool) {
 // exported, and the file must still load with every service complete.
 func TestComposeFileLoadsWithoutDotEnv(t *testing.T) {
 	p := loadProject(t, nil)
-	for _, name := range []string{redisService, "bayes-subscriber", "api-publisher", "prometheus", "grafana", "jaeger", "tests"} {
+	for _, name := range []string{redisService, "bayes-subscriber", "api-publisher", "prometheus", "grafana", "jaeger", "tests", "jupyter"} {
 		service(t, p, name)
 	}
 	for name, s := range p.Services {
@@ -538,4 +540,107 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The Jupyter service: what users type (docker compose --profile jupyter up
+// jupyter, http://localhost:8888) and what the notebook reads.
+const (
+	jupyterService    = "jupyter"
+	jupyterDockerfile = "Dockerfile.jupyter"
+	jupyterPort       = 8888
+	notebookFile      = "notebooks/globe-tossing.ipynb"
+)
+
+// TestComposeFileJupyter: the jupyter service serves ./notebooks from an
+// image of Debian's packages, as a user other than root, reaches the real
+// bayes and api by their compose names and ports, and sets only variables
+// the notebook or the Notebook server reads.
+func TestComposeFileJupyter(t *testing.T) {
+	p := loadProject(t, nil)
+	root := repoRoot(t)
+	s := service(t, p, jupyterService)
+	if !slices.Equal(s.Profiles, []string{jupyterService}) {
+		t.Errorf("jupyter: profiles %v, want [jupyter] (docker compose up alone must not start it)", s.Profiles)
+	}
+
+	if s.Build == nil || s.Build.Context != root || s.Build.Dockerfile != jupyterDockerfile {
+		t.Fatalf("jupyter: build %+v, want context %s and dockerfile %s", s.Build, root, jupyterDockerfile)
+	}
+	if _, ok := s.Build.Args["BASE_IMAGE"]; !ok {
+		t.Error("jupyter: build arg BASE_IMAGE is not passed")
+	}
+	df := readFile(t, filepath.Join(root, jupyterDockerfile))
+	if !regexp.MustCompile(`(?m)^ARG\s+BASE_IMAGE=debian:bookworm`).MatchString(df) {
+		t.Errorf("%s has no ARG BASE_IMAGE with the public default debian:bookworm…", jupyterDockerfile)
+	}
+	for _, pkg := range []string{"jupyter-notebook", "python3-ipykernel", "python3-numpy", "python3-scipy", "python3-matplotlib"} {
+		if !regexp.MustCompile(`apt-get install[^\n]*(\\\n[^\n]*)*\b` + regexp.QuoteMeta(pkg) + `\b`).MatchString(df) {
+			t.Errorf("%s does not apt-get install %s", jupyterDockerfile, pkg)
+		}
+	}
+	if strings.Contains(df, "pip install") {
+		t.Errorf("%s uses pip: the stack must be Debian's packages, as in CI", jupyterDockerfile)
+	}
+	user := regexp.MustCompile(`(?m)^USER\s+(\S+)`).FindAllStringSubmatch(df, -1)
+	if len(user) == 0 || slices.Contains([]string{"0", "root", "0:0", "root:root"}, user[len(user)-1][1]) {
+		t.Errorf("%s runs the server as root: %v", jupyterDockerfile, user)
+	}
+	if !regexp.MustCompile(`(?m)^EXPOSE\s+` + strconv.Itoa(jupyterPort) + `\s*$`).MatchString(df) {
+		t.Errorf("%s does not EXPOSE %d", jupyterDockerfile, jupyterPort)
+	}
+	cmd := regexp.MustCompile(`(?m)^CMD\s+(\[.*\])\s*$`).FindStringSubmatch(df)
+	if cmd == nil {
+		t.Fatalf("%s has no CMD in exec form", jupyterDockerfile)
+	}
+	var argv []string
+	if err := json.Unmarshal([]byte(cmd[1]), &argv); err != nil {
+		t.Fatalf("%s CMD %s: %v", jupyterDockerfile, cmd[1], err)
+	}
+	var notebookDir string
+	for _, a := range argv {
+		if d, ok := strings.CutPrefix(a, "--notebook-dir="); ok {
+			notebookDir = d
+		}
+	}
+	if !slices.Contains(argv, "--port="+strconv.Itoa(jupyterPort)) || !slices.Contains(argv, "--ip=0.0.0.0") || notebookDir == "" {
+		t.Fatalf("%s CMD %v: want --ip=0.0.0.0 --port=%d --notebook-dir=…", jupyterDockerfile, argv, jupyterPort)
+	}
+
+	// The notebooks folder is mounted where the server looks, writable so
+	// edits are saved, and holds the notebook CI executes.
+	if got, want := bindSource(t, s, notebookDir), filepath.Join(root, "notebooks"); got != want {
+		t.Errorf("jupyter mounts %s at %s, want %s", got, notebookDir, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, notebookFile)); err != nil {
+		t.Errorf("the notebook is missing: %v", err)
+	}
+
+	if len(s.Ports) != 1 || int(s.Ports[0].Target) != jupyterPort || s.Ports[0].Published != strconv.Itoa(jupyterPort) {
+		t.Errorf("jupyter: ports %+v, want %d:%d by default", s.Ports, jupyterPort, jupyterPort)
+	}
+	if hc := strings.Join(s.HealthCheck.Test, " "); !strings.Contains(hc, "127.0.0.1:"+strconv.Itoa(jupyterPort)+"/") {
+		t.Errorf("jupyter: health check %q does not probe the server's port", hc)
+	}
+
+	// The services the notebook talks to, by compose name and container port.
+	nb := readFile(t, filepath.Join(root, notebookFile))
+	for key, target := range map[string]string{"BAYES_URL": "bayes-subscriber", "API_URL": "api-publisher"} {
+		want := "http://" + target + ":" + strconv.Itoa(binaries[target].defaultPort)
+		if v, _ := envValue(s, key); v != want {
+			t.Errorf("jupyter: %s=%q, want %s", key, v, want)
+		}
+		if dep, ok := s.DependsOn[target]; !ok || dep.Condition != types.ServiceConditionHealthy {
+			t.Errorf("jupyter: depends_on %s %+v, want condition service_healthy", target, dep)
+		}
+	}
+	// Every variable is one the notebook (or, for the token, the Notebook
+	// server itself) reads.
+	for key := range s.Environment {
+		if key != "JUPYTER_TOKEN" && !strings.Contains(nb, `os.environ.get(\"`+key+`\"`) {
+			t.Errorf("jupyter sets %s, which %s does not read", key, notebookFile)
+		}
+	}
+	if v, _ := envValue(s, "JUPYTER_TOKEN"); v == "" {
+		t.Error("jupyter: JUPYTER_TOKEN is empty; the server would be open to anyone who reaches the port")
+	}
 }

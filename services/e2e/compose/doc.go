@@ -1,4 +1,5 @@
-// Package compose tests docker-compose.yml and the two Dockerfiles.
+// Package compose tests docker-compose.yml and the Dockerfiles of its
+// services.
 //
 // TestComposeFile... load the compose file with compose-go (the loader the
 // pinned compose CLI uses) and check what must hold between it and the

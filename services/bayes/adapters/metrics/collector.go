@@ -17,57 +17,80 @@ type GroupStats interface {
 	GroupStats(ctx context.Context) (lag, pending, deadLetters int64, err error)
 }
 
-// ModelReader reads the current model (app/query.CurrentModelHandler).
+// ModelReader reads the models (app/query.Models).
 type ModelReader interface {
-	Handle(ctx context.Context) (query.ModelView, error)
+	// First returns the read models of the first limit models (the
+	// default one first, then by name) and how many models exist.
+	First(ctx context.Context, limit int) ([]query.ModelView, int, error)
 }
 
 // Collector reads Redis at scrape time. When Redis does not answer it
 // reports edb_bayes_redis_up 0 and leaves the Redis-derived series out
 // rather than repeating stale values.
+//
+// Every model is a label value, and models are created by whoever can post
+// an observation, so the per-model series are capped: the first limit
+// models of the list order (default first, then by name) are exported, and
+// edb_bayes_models and edb_bayes_models_not_exported say how many exist and
+// how many the cap left out. Prometheus' series count, and the Redis reads
+// of a scrape, stay bounded however many models there are.
 type Collector struct {
 	stats   GroupStats
-	model   ModelReader
+	models  ModelReader
+	limit   int
 	timeout time.Duration
 
-	up, lag, pending, dead                  *prometheus.Desc
-	n, w, mean, sd, hpdiLow, hpdiHigh, mapP *prometheus.Desc
+	up, lag, pending, dead, total, notExported *prometheus.Desc
+	n, w, mean, sd, hpdiLow, hpdiHigh, mapP    *prometheus.Desc
 }
 
-// NewCollector returns a collector; register it with the service registry.
-func NewCollector(stats GroupStats, model ModelReader) *Collector {
+// NewCollector returns a collector exporting at most limit models per
+// scrape (0: only the totals; a negative limit counts as 0). Register it
+// with the service registry.
+func NewCollector(stats GroupStats, models ModelReader, limit int) *Collector {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	m := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help+" One series per exported model (see edb_bayes_models_not_exported).", []string{"model"}, nil)
+	}
 	return &Collector{
-		stats: stats, model: model, timeout: 2 * time.Second,
-		up:       d("edb_bayes_redis_up", "1 when Redis answered this scrape, else 0."),
-		lag:      d("edb_bayes_consumer_group_lag", "Entries in the stream not yet delivered to any bayes replica."),
-		pending:  d("edb_bayes_consumer_group_pending", "Entries delivered to a replica and not yet acknowledged."),
-		dead:     d("edb_bayes_dead_letter_stream_length", "Entries in the dead-letter stream."),
-		n:        d("edb_bayes_model_observations", "n: observations applied to the model."),
-		w:        d("edb_bayes_model_water", "w: water observations applied to the model."),
-		mean:     d("edb_bayes_model_posterior_mean", "Posterior mean of the proportion of water."),
-		sd:       d("edb_bayes_model_posterior_sd", "Posterior standard deviation of the proportion of water."),
-		mapP:     d("edb_bayes_model_posterior_map", "Grid point of highest posterior mass."),
-		hpdiLow:  d("edb_bayes_model_hpdi_low", "Lower bound of the 89% highest posterior density interval."),
-		hpdiHigh: d("edb_bayes_model_hpdi_high", "Upper bound of the 89% highest posterior density interval."),
+		stats: stats, models: models, limit: max(limit, 0), timeout: 2 * time.Second,
+		up:          d("edb_bayes_redis_up", "1 when Redis answered this scrape, else 0."),
+		lag:         d("edb_bayes_consumer_group_lag", "Entries in the stream not yet delivered to any bayes replica."),
+		pending:     d("edb_bayes_consumer_group_pending", "Entries delivered to a replica and not yet acknowledged."),
+		dead:        d("edb_bayes_dead_letter_stream_length", "Entries in the dead-letter stream."),
+		total:       d("edb_bayes_models", "Models that exist (the default one included)."),
+		notExported: d("edb_bayes_models_not_exported", "Models left out of the per-model series by the cap MODEL_METRICS_LIMIT."),
+		n:           m("edb_bayes_model_observations", "n: observations applied to the model."),
+		w:           m("edb_bayes_model_water", "w: water observations applied to the model."),
+		mean:        m("edb_bayes_model_posterior_mean", "Posterior mean of the proportion of water."),
+		sd:          m("edb_bayes_model_posterior_sd", "Posterior standard deviation of the proportion of water."),
+		mapP:        m("edb_bayes_model_posterior_map", "Grid point of highest posterior mass."),
+		hpdiLow:     m("edb_bayes_model_hpdi_low", "Lower bound of the 89% highest posterior density interval."),
+		hpdiHigh:    m("edb_bayes_model_hpdi_high", "Upper bound of the 89% highest posterior density interval."),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.lag, c.pending, c.dead, c.n, c.w, c.mean, c.sd, c.mapP, c.hpdiLow, c.hpdiHigh} {
+	for _, d := range []*prometheus.Desc{
+		c.up, c.lag, c.pending, c.dead, c.total, c.notExported,
+		c.n, c.w, c.mean, c.sd, c.mapP, c.hpdiLow, c.hpdiHigh,
+	} {
 		ch <- d
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. Everything is read before
+// anything is sent, so a read that fails halfway leaves out every
+// Redis-derived series, not just the ones after it.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
-	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
-	lag, pending, dead, err := c.stats.GroupStats(ctx)
-	v, merr := c.model.Handle(ctx)
-	if err != nil || merr != nil {
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	lag, pending, dead, views, total, err := c.read(ctx)
+	if err != nil {
 		gauge(c.up, 0)
 		return
 	}
@@ -75,11 +98,27 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.lag, float64(lag))
 	gauge(c.pending, float64(pending))
 	gauge(c.dead, float64(dead))
-	gauge(c.n, float64(v.N))
-	gauge(c.w, float64(v.W))
-	gauge(c.mean, v.Mean)
-	gauge(c.sd, v.SD)
-	gauge(c.mapP, v.MAP)
-	gauge(c.hpdiLow, v.HPDI.Lo)
-	gauge(c.hpdiHigh, v.HPDI.Hi)
+	gauge(c.total, float64(total))
+	gauge(c.notExported, float64(total-len(views)))
+	for _, v := range views {
+		gauge(c.n, float64(v.N), v.Name)
+		gauge(c.w, float64(v.W), v.Name)
+		gauge(c.mean, v.Mean, v.Name)
+		gauge(c.sd, v.SD, v.Name)
+		gauge(c.mapP, v.MAP, v.Name)
+		gauge(c.hpdiLow, v.HPDI.Lo, v.Name)
+		gauge(c.hpdiHigh, v.HPDI.Hi, v.Name)
+	}
+}
+
+// read gathers one scrape: the group's counters, how many models exist and
+// the views of the first c.limit of them.
+func (c *Collector) read(ctx context.Context) (lag, pending, dead int64, views []query.ModelView, total int, err error) {
+	if lag, pending, dead, err = c.stats.GroupStats(ctx); err != nil {
+		return
+	}
+	if views, total, err = c.models.First(ctx, c.limit); err != nil {
+		return
+	}
+	return lag, pending, dead, views, total, nil
 }

@@ -35,9 +35,7 @@ type Pipeline struct {
 }
 
 // deadLetterCodes are every reason code an entry can be dead-lettered with.
-var deadLetterCodes = []string{
-	events.CodeMissingTrial, events.CodeInvalidTrial, events.CodeInvalidTimestamp, events.CodeInvalidType, command.CodeNoFields,
-}
+var deadLetterCodes = append(append([]string(nil), events.Codes...), command.CodeNoFields, command.CodeModelConflict)
 
 // NewPipeline registers the pipeline metrics with reg.
 func NewPipeline(reg prometheus.Registerer) *Pipeline {
@@ -56,7 +54,7 @@ func NewPipeline(reg prometheus.Registerer) *Pipeline {
 		}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edb_bayes_events_dead_lettered_total",
-			Help: "Malformed entries moved to the dead-letter stream, by reason.",
+			Help: "Entries moved to the dead-letter stream (malformed, or a definition of a model that exists with another spec), by reason.",
 		}, []string{"reason"}),
 		claimed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edb_bayes_events_claimed_total",
@@ -116,11 +114,8 @@ func (a applier) Handle(ctx context.Context, batch []command.Delivery) (command.
 		}
 		switch res.Outcomes[i] {
 		case command.OutcomeApplied:
-			if d.Trial == model.Water {
-				a.p.appliedW.Inc()
-			} else {
-				a.p.appliedL.Inc()
-			}
+			a.p.appliedW.Add(float64(d.W))
+			a.p.appliedL.Add(float64(d.L))
 			if ts := d.Event.PublishedAt; !ts.IsZero() {
 				a.p.latency.Observe(now.Sub(ts).Seconds())
 			}

@@ -117,6 +117,40 @@ func (h *Models) List(ctx context.Context) ([]ModelSummary, error) {
 	return out, nil
 }
 
+// First reads the first limit models of the List order (default first,
+// then by name) and says how many exist: one read of the names and one
+// pipelined read of limit models, whatever the number of models. Metrics
+// use it to export a bounded number of models per scrape.
+func (h *Models) First(ctx context.Context, limit int) ([]ModelView, int, error) {
+	names, err := h.store.ModelNames(ctx)
+	if err != nil {
+		return nil, 0, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
+	}
+	all := []string{events.DefaultModel}
+	for _, n := range names {
+		if n != events.DefaultModel {
+			all = append(all, n)
+		}
+	}
+	limit = max(min(limit, len(all)), 0)
+	if limit == 0 {
+		return nil, len(all), nil
+	}
+	stored, err := h.store.Models(ctx, all[:limit]...)
+	if err != nil {
+		return nil, 0, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
+	}
+	views := make([]ModelView, 0, len(stored))
+	for _, sm := range stored {
+		v, err := h.View(sm)
+		if err != nil {
+			return nil, 0, err
+		}
+		views = append(views, v)
+	}
+	return views, len(all), nil
+}
+
 func (h *Models) stored(ctx context.Context, name string) (StoredModel, error) {
 	if !events.ValidModelName(name) {
 		return StoredModel{}, apperr.New(apperr.IncorrectInput, "model name %q: want %s", clip(name), events.ModelNameRule)
