@@ -30,10 +30,10 @@ var (
 	otelVars  = []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_RESOURCE_ATTRIBUTES"}
 
 	binaryEnv = map[string][]string{
-		"api": concat([]string{"PORT", "PUBLISH_TIMEOUT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT"}, redisVars, otelVars),
+		"api": concat([]string{"PORT", "PUBLISH_TIMEOUT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "CORS_ALLOW_ORIGINS"}, redisVars, otelVars),
 		"bayes": concat([]string{"PORT", "REDIS_CHANNEL", "CONSUMER_NAME", "BATCH_SIZE", "CLAIM_MIN_IDLE",
 			"CLAIM_INTERVAL", "TRIM_INTERVAL", "STALE_CONSUMER_AFTER", "GRAPHS_DIR", "GRAPHS_KEEP",
-			"GRID_POINTS", "PRIOR", "LOG_LEVEL", "SHUTDOWN_TIMEOUT"}, redisVars, otelVars),
+			"GRID_POINTS", "PRIOR", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "API_PUBLIC_URL", "MODEL_METRICS_LIMIT"}, redisVars, otelVars),
 	}
 	// Helper variables the binaries do not read: they exist only to be
 	// expanded as $(NAME) in a later variable, which the test checks.

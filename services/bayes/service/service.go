@@ -102,17 +102,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
+	// Open live feeds never end by themselves; Shutdown closes this so they
+	// do, instead of waiting for them.
+	feedsDone := make(chan struct{})
 	srv := &http.Server{
 		Addr: net.JoinHostPort("", strconv.Itoa(cfg.Port)),
 		Handler: httpapi.NewHandler(application, httpapi.Options{
 			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-			Plots:   plotfile.PNG{}, APIURL: cfg.APIPublicURL, LivePoll: cfg.LivePoll,
+			Plots:   plotfile.PNG{}, APIURL: cfg.APIPublicURL, LivePoll: cfg.LivePoll, Done: feedsDone,
 		}, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		// Requests keep ctx's values but not its cancellation: SIGTERM
 		// cancels ctx, and the requests Shutdown lets finish must not fail.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(func() { close(feedsDone) })
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
 		return fmt.Errorf("PORT=%d: %w", cfg.Port, err)

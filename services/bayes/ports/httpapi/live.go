@@ -1,16 +1,226 @@
 package httpapi
 
-import "net/http"
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
-// page serves the live page. (Stub: being written.)
-func (h *handlers) page(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusNotImplemented, errorBody{Error: "the live page is not built yet"})
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+)
+
+// web holds the live page: index.html is a template (it gets the api's
+// URL), static/ is served as it is. Everything the page runs comes from
+// here, so the browser needs nothing from a CDN and no build step.
+//
+//go:embed web/index.html web/static
+var web embed.FS
+
+var pageTemplate = template.Must(template.ParseFS(web, "web/index.html"))
+
+// KeepAliveEvery is how often a quiet events feed sends a comment, so that
+// proxies with an idle timeout (an ingress, a load balancer) keep it open.
+const KeepAliveEvery = 15 * time.Second
+
+// pageData is what index.html is executed with.
+type pageData struct {
+	APIURL string
 }
 
-// static serves the page's assets. (Stub: being written.)
-func (h *handlers) static() http.Handler { return http.NotFoundHandler() }
+// page serves the live page with the api's URL in a meta tag that
+// html/template escapes, and a Content-Security-Policy that lets the page
+// run only this repository's script and talk only to bayes and the api.
+func (h *handlers) page(w http.ResponseWriter, r *http.Request) {
+	var buf bytes.Buffer
+	if err := pageTemplate.Execute(&buf, pageData{APIURL: h.opts.APIURL}); err != nil {
+		h.fail(w, r, fmt.Errorf("rendering the live page: %w", err))
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Content-Security-Policy", contentSecurityPolicy(h.opts.APIURL))
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	_, _ = w.Write(buf.Bytes())
+}
 
-// modelEvents is the Server-Sent Events feed of one model. (Stub.)
+// contentSecurityPolicy allows scripts, styles and connections to bayes
+// itself, plus connections to the api's origin when it is elsewhere.
+func contentSecurityPolicy(apiURL string) string {
+	connect := "'self'"
+	if o := origin(apiURL); o != "" {
+		connect += " " + o
+	}
+	return strings.Join([]string{
+		"default-src 'none'",
+		"script-src 'self'",
+		"style-src 'self'",
+		"img-src 'self' data:",
+		"connect-src " + connect,
+		"base-uri 'none'",
+		"form-action 'none'",
+		"frame-ancestors 'none'",
+	}, "; ")
+}
+
+// origin is scheme://host[:port] of an absolute http(s) URL, or "" for
+// anything else (a relative URL is same-origin and needs no entry). The
+// host is checked character by character because it goes into a header
+// where a space or a semicolon would start another directive.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	for _, c := range u.Host {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".-:[]", c)) {
+			return ""
+		}
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// static serves the page's script and style sheet under /static/, without
+// directory listings.
+func (h *handlers) static() http.Handler {
+	assets, err := fs.Sub(web, "web/static")
+	if err != nil {
+		panic(err) // the embed pattern above guarantees the directory
+	}
+	files := http.StripPrefix("/static/", http.FileServerFS(assets))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			writeJSON(w, http.StatusNotFound, errorBody{Error: "no route for " + r.Method + " " + r.URL.Path})
+			return
+		}
+		// Embedded files carry no modification time, so no validator is
+		// sent; a new release must not be hidden behind a cached old one.
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// modelEvents is the Server-Sent Events feed of one model: an event
+// "model" with the ModelView at once and again whenever the model changes,
+// an event "error" while Redis cannot be read (the feed keeps trying), and
+// a comment every KeepAliveEvery. A bad or unknown name is a JSON error
+// before the stream starts.
+//
+// The feed polls the store rather than subscribing to changes: one small
+// read per open page per tick, the same read GET /models/{name} does, and
+// nothing that can miss an update or hold state between replicas.
 func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusNotImplemented, errorBody{Error: "not built yet"})
+	ctx := r.Context()
+	name := r.PathValue("name")
+	v, err := h.app.Queries.Models.Get(ctx, name)
+	if k := apperr.KindOf(err); k == apperr.IncorrectInput || k == apperr.NotFound {
+		h.fail(w, r, err)
+		return
+	}
+
+	// bayes' server keeps requests alive through SIGTERM (its base context
+	// is not cancelled), and Shutdown waits for active connections: a feed
+	// must end by itself when its server shuts down, or one open page would
+	// hold up every stop until the shutdown timeout.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if stop := h.opts.Done; stop != nil {
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+
+	rc := http.NewResponseController(w)
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the feed
+	w.WriteHeader(http.StatusOK)
+
+	send := func(event string, data any) error {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return fmt.Errorf("encoding %s event: %w", event, err)
+		}
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	var (
+		last    *query.ModelView // what the page shows; nil: nothing yet or an error
+		failure string           // the error the page shows, "" when none
+	)
+	// publish sends what one read found, when it differs from what the page
+	// shows (so a Redis outage is one event and one log line per page, not
+	// one per tick); it returns false when the client is gone.
+	publish := func(v query.ModelView, err error) bool {
+		if err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			msg := apperr.PublicMessage(err)
+			if msg == failure {
+				return true
+			}
+			h.log.WarnContext(ctx, "live feed read failed", "model", name, "err", err)
+			last, failure = nil, msg
+			return send("error", errorBody{Error: msg}) == nil
+		}
+		if last != nil && sameModel(*last, v) {
+			return true
+		}
+		last, failure = &v, ""
+		return send("model", v) == nil
+	}
+
+	// An EventSource reconnects by itself; two seconds is soon enough for
+	// a page and gentle on a replica that just restarted.
+	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+		return
+	}
+	if !publish(v, err) {
+		return
+	}
+	poll := time.NewTicker(h.opts.LivePoll)
+	defer poll.Stop()
+	keepAlive := time.NewTicker(KeepAliveEvery)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+			if !publish(h.app.Queries.Models.Get(ctx, name)) {
+				return
+			}
+		case <-keepAlive.C:
+			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
+				return
+			}
+			if rc.Flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+// sameModel says whether a page showing a already shows b: the counts and
+// the spec determine everything else in the view.
+func sameModel(a, b query.ModelView) bool {
+	return a.W == b.W && a.N == b.N && a.PriorSpec == b.PriorSpec && a.GridPoints == b.GridPoints
 }

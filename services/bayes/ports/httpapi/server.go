@@ -36,6 +36,10 @@ type Options struct {
 	// LivePoll is how often the events feed looks for a changed model;
 	// zero means DefaultLivePoll.
 	LivePoll time.Duration
+	// Done, when closed, ends every open events feed. The service closes it
+	// when the HTTP server starts shutting down (RegisterOnShutdown): a
+	// feed never ends by itself, and Shutdown waits for open requests.
+	Done <-chan struct{}
 }
 
 // DefaultLivePoll keeps the live page within a quarter of a second of Redis

@@ -1,0 +1,353 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
+)
+
+// The live page in a real browser: Debian's chromium, headless, driven over
+// the DevTools protocol. The page is served by bayes and sends observations
+// to the api, another origin, as it does in production.
+func TestBrowserLivePage(t *testing.T) {
+	chrome := chromiumPath(t)
+
+	// Each of api and bayes must know the other's address before it
+	// starts: the api allows bayes' origin (CORS), the page posts to the api.
+	srv := redistest.Start(t, redistest.WithAOF())
+	apiPort, bayesPort := redistest.FreePort(t), redistest.FreePort(t)
+	for apiPort == bayesPort {
+		bayesPort = redistest.FreePort(t)
+	}
+	apiURL := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	pageOrigin := "http://127.0.0.1:" + strconv.Itoa(bayesPort)
+	api := startProcAt(t, "api", "api", apiPort, "REDIS_URL="+srv.URL(), "CORS_ALLOW_ORIGINS="+pageOrigin)
+	bayes := startProcAt(t, "bayes-browser", "bayes", bayesPort,
+		"REDIS_URL="+srv.URL(), "GRAPHS_DIR="+t.TempDir(), "CONSUMER_NAME=browser", "PRIOR=uniform",
+		"API_PUBLIC_URL="+apiURL, "LIVE_POLL_INTERVAL=100ms", "LOG_LEVEL=debug")
+	diagnose := func() string {
+		return "\n--- api log:\n" + api.logs() + "\n--- bayes log:\n" + bayes.logs()
+	}
+	checkCORS(t, api, pageOrigin)
+
+	// Some knowledge already, so the posterior has a shape worth drawing.
+	postJSON(t, api.url("/models/default/observations"), `{"w":6,"l":3}`, http.StatusCreated)
+	waitForN(t, bayes, 9)
+
+	ctx := newBrowser(t, chrome)
+	console := watchConsole(t, ctx)
+	b := &browserRun{t: t, ctx: ctx, diagnose: func() string { return console.String() + diagnose() }}
+
+	b.do(chromedp.EmulateViewport(1100, 900), chromedp.Navigate(bayes.url("/?model=default")))
+	b.until(`document.getElementById("plot").dataset.n === "9"`, "the page shows the model with n = 9")
+	n0 := b.text("n")
+	curve0 := b.eval(`document.getElementById("posterior-line").getAttribute("d")`)
+	mean0 := b.float(`document.getElementById("plot").dataset.mean`)
+
+	for range 3 {
+		b.do(chromedp.Click(chromedp.ID("btn-w")))
+	}
+	b.until(`document.getElementById("n").textContent === "12"`, fmt.Sprintf("n goes from %s to 12 after three clicks on w", n0))
+	if w := b.text("w"); w != "9" {
+		t.Errorf("#w = %q after 6 + 3 waters", w)
+	}
+	if curve := b.eval(`document.getElementById("posterior-line").getAttribute("d")`); curve == curve0 || curve == "" {
+		t.Errorf("the posterior curve did not change: %.80q", curve)
+	}
+	if mean := b.float(`document.getElementById("plot").dataset.mean`); !(mean > mean0) {
+		t.Errorf("the posterior mean went from %g to %g after three waters", mean0, mean)
+	}
+	if status := b.text("status"); !strings.HasPrefix(status, "recorded w for default") {
+		t.Errorf("#status = %q", status)
+	}
+
+	// The page fits an 800 px wide window.
+	b.do(chromedp.EmulateViewport(800, 900))
+	if b.eval(`String(document.documentElement.scrollWidth <= innerWidth)`) != "true" {
+		t.Errorf("the page is wider than an 800 px window: %s", b.eval(`String(document.documentElement.scrollWidth)`))
+	}
+	saveArtifact(t, "live-page-800px.png", b.screenshot())
+	b.do(chromedp.EmulateViewport(1100, 900))
+
+	// Defining a model from the page: accepted, the same again, a conflict.
+	b.do(chromedp.SetValue(chromedp.ID("new-name"), "variant-b"),
+		chromedp.SetValue(chromedp.ID("new-prior"), "beta:2,2"),
+		chromedp.SetValue(chromedp.ID("new-grid"), "200"),
+		chromedp.Click(chromedp.ID("new-submit")))
+	b.until(`document.getElementById("new-status").textContent.startsWith("202")`, "202 for a new model")
+	b.until(`document.getElementById("model-name").textContent === "variant-b" && document.getElementById("plot").dataset.n === "0"`,
+		"the page follows the new model once bayes has created it")
+	b.do(chromedp.Click(chromedp.ID("new-submit")))
+	b.until(`document.getElementById("new-status").textContent.startsWith("200")`, "200 for the same definition")
+	b.do(chromedp.SetValue(chromedp.ID("new-prior"), "uniform"), chromedp.Click(chromedp.ID("new-submit")))
+	b.until(`document.getElementById("new-status").textContent.startsWith("409")`, "409 for another definition")
+	b.do(chromedp.Click(chromedp.ID("btn-l")))
+	b.until(`document.getElementById("n").textContent === "1" && document.getElementById("w").textContent === "0"`, "an l for variant-b")
+	postJSON(t, api.url("/models/variant-b/observations"), `{"w":4,"l":9}`, http.StatusCreated)
+
+	// Back to the default model through the list, on a fresh page, for the
+	// screenshot.
+	b.do(chromedp.Navigate(bayes.url("/#default")))
+	b.until(`document.getElementById("plot").dataset.n === "12" && document.querySelectorAll("#models tr").length === 2 && document.getElementById("models").textContent.includes("14")`,
+		"the default model and both rows of the list")
+	png := b.screenshot()
+	saveArtifact(t, "live-page.png", png)
+	if os.Getenv("EDB_UPDATE_SCREENSHOT") == "1" {
+		docs := filepath.Join("..", "..", "docs", "live-page.png")
+		if err := os.MkdirAll(filepath.Dir(docs), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(docs, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("updated %s", docs)
+	}
+
+	// An open page must not hold up a stop: its feed ends when bayes
+	// shuts down (SHUTDOWN_TIMEOUT is 10 s, Shutdown gets half of it).
+	took, err := bayes.terminate(8 * time.Second)
+	if err != nil || took > 3*time.Second {
+		t.Errorf("SIGTERM with the page open: bayes exited after %s: %v%s", took, err, diagnose())
+	}
+
+	if bad := console.problems(); len(bad) > 0 {
+		t.Errorf("the page reported problems:\n%s", strings.Join(bad, "\n"))
+	}
+}
+
+// chromiumPath finds Debian's chromium. Without one the test is skipped,
+// unless EDB_REQUIRE_BROWSER=1 (CI) makes that a failure.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("EDB_REQUIRE_BROWSER") == "1" {
+		t.Fatal("EDB_REQUIRE_BROWSER=1 but there is no chromium (apt-get install chromium)")
+	}
+	t.Skip("no chromium; set EDB_REQUIRE_BROWSER=1 to make this a failure")
+	return ""
+}
+
+// saveArtifact writes a screenshot where CI collects it (EDB_ARTIFACTS_DIR)
+// or to the test's temporary directory, and names it in the test output.
+func saveArtifact(t *testing.T, name string, png []byte) {
+	t.Helper()
+	dir := os.Getenv("EDB_ARTIFACTS_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+// startProcAt is startProc on a port chosen by the caller.
+func startProcAt(t *testing.T, name, bin string, port int, env ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, bin: bin, env: env, port: port, log: filepath.Join(t.TempDir(), name+".log")}
+	p.start()
+	t.Cleanup(p.kill)
+	return p
+}
+
+// checkCORS asks the api what a browser asks before the page's POST, so a
+// missing CORS setting fails here with a plain message rather than as a
+// page that never updates.
+func checkCORS(t *testing.T, api *proc, origin string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodOptions, api.url("/models/default/observations"), nil)
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "content-type")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	allowed := resp.Header.Get("Access-Control-Allow-Origin")
+	if allowed != origin && allowed != "*" {
+		t.Fatalf("the api does not allow the page's origin %s (CORS_ALLOW_ORIGINS): preflight %s, Access-Control-Allow-Origin %q",
+			origin, resp.Status, allowed)
+	}
+}
+
+func postJSON(t *testing.T, url, body string, want int) {
+	t.Helper()
+	resp, err := client.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		t.Fatalf("POST %s %s: %s %s, want %d", url, body, resp.Status, b.String(), want)
+	}
+}
+
+// newBrowser starts a headless chromium for the test and returns the
+// context of its one tab; the browser ends with the test.
+func newBrowser(t *testing.T, exe string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelTab)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(cancel)
+	// Start the browser now, so that a browser that cannot start fails here.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("starting %s: %v", exe, err)
+	}
+	return ctx
+}
+
+// consoleLog keeps what the page wrote to the console, its uncaught
+// exceptions and the browser's log (where CSP violations go).
+type consoleLog struct {
+	mu   sync.Mutex
+	msgs []chromedp.ConsoleMessage
+}
+
+func watchConsole(t *testing.T, ctx context.Context) *consoleLog {
+	t.Helper()
+	c := &consoleLog{}
+	msgs := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			c.msgs = append(c.msgs, m)
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		chromedp.Cancel(ctx) //nolint:errcheck // the browser is going away anyway
+		<-done
+	})
+	return c
+}
+
+func (c *consoleLog) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	b.WriteString("\n--- browser console:\n")
+	for _, m := range c.msgs {
+		fmt.Fprintf(&b, "%s (%s:%d)\n", m, m.URL, m.Line)
+	}
+	return b.String()
+}
+
+// problems are exceptions and errors, except the ones the test causes on
+// purpose (the api's 409 and bayes' 404 for a model being created).
+func (c *consoleLog) problems() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, m := range c.msgs {
+		if m.Type != chromedp.ConsoleException && m.Type != chromedp.ConsoleError {
+			continue
+		}
+		if strings.Contains(m.Text, "409 (Conflict)") || strings.Contains(m.Text, "404 (Not Found)") {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))
+	}
+	return out
+}
+
+// browserRun runs actions in the tab and fails the test, with the logs,
+// when one fails.
+type browserRun struct {
+	t        *testing.T
+	ctx      context.Context
+	diagnose func() string
+}
+
+func (b *browserRun) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %v%s", err, b.diagnose())
+	}
+}
+
+func (b *browserRun) eval(expr string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.t.Fatalf("evaluating %s: %v%s", expr, err, b.diagnose())
+	}
+	return v
+}
+
+func (b *browserRun) text(id string) string {
+	b.t.Helper()
+	return b.eval(fmt.Sprintf(`document.getElementById(%q).textContent`, id))
+}
+
+func (b *browserRun) float(expr string) float64 {
+	b.t.Helper()
+	s := b.eval(expr)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		b.t.Fatalf("%s = %q: not a number", expr, s)
+	}
+	return f
+}
+
+// until polls a JavaScript condition in the page until it holds, for at
+// most 30 s; on a timeout it shows what the page says.
+func (b *browserRun) until(cond, what string) {
+	b.t.Helper()
+	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		page, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](
+			`["n", "w", "conn", "status", "new-status", "models-status"].map(id => id + ": " + document.getElementById(id)?.textContent).join("\n")`))
+		b.t.Fatalf("waiting for %s: %v\n--- page:\n%s%s", what, err, page, b.diagnose())
+	}
+}
+
+func (b *browserRun) screenshot() []byte {
+	b.t.Helper()
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Fatalf("screenshot: %v", err)
+	}
+	return png
+}
