@@ -146,6 +146,14 @@ func TestACLUsersRunThePipeline(t *testing.T) {
 	tl := load(t, s.api, 8, 300, nil)
 	w, n := tl.w.Load()+early, tl.n.Load()+early
 
+	// A named model, defined and fed a batch through the same users.
+	if code := call(t, "PUT", s.api.url("/models/acl"), `{"prior":"uniform","grid_points":30}`, nil); code != http.StatusAccepted {
+		t.Fatalf("PUT /models/acl: %d", code)
+	}
+	if code := call(t, "POST", s.api.url("/models/acl/observations"), `{"w":3,"l":4}`, nil); code != http.StatusCreated {
+		t.Fatalf("POST /models/acl/observations: %d", code)
+	}
+
 	// The original's manual path, through the bridge's lease and fenced forward.
 	eventually(t, 20*time.Second, "the bridge subscribed to update_model", func() (bool, string) {
 		m, err := admin.PubSubNumSub(ctx, "update_model").Result()
@@ -163,6 +171,13 @@ func TestACLUsersRunThePipeline(t *testing.T) {
 	}
 
 	s.settled(t, bayes, w, n)
+	if m := waitModel(t, bayes, "acl", 7); m.W != 3 || m.PriorSpec != "uniform" || m.GridPoints != 30 {
+		t.Fatalf("model acl = %+v", m)
+	}
+	// The api reads the spec (its one read) to refuse a conflicting definition.
+	if code := call(t, "PUT", s.api.url("/models/acl"), `{"prior":"beta:2,2","grid_points":30}`, nil); code != http.StatusConflict {
+		t.Fatalf("conflicting PUT /models/acl: %d", code)
+	}
 	if got, err := admin.XLen(ctx, "update_model:dead").Result(); err != nil || got != 2 {
 		t.Fatalf("dead letters %d (%v), want 2", got, err)
 	}
@@ -185,7 +200,7 @@ func TestACLUsersRunThePipeline(t *testing.T) {
 		t.Fatalf("Redis refused the services %d time(s): %v", len(d), d)
 	}
 
-	t.Run("the api's credentials cannot read, change or delete the model", func(t *testing.T) {
+	t.Run("the api's credentials cannot read, change or delete the models", func(t *testing.T) {
 		api := userClient(t, srv, redisacl.APIUser, apiPassword)
 		const state = "update_model:model:default"
 		for what, err := range map[string]error{
@@ -201,6 +216,12 @@ func TestACLUsersRunThePipeline(t *testing.T) {
 			"XADD dead":       api.XAdd(ctx, &redis.XAddArgs{Stream: "update_model:dead", Values: []any{"a", "b"}}).Err(),
 			"FLUSHALL":        api.FlushAll(ctx).Err(),
 			"PUBLISH channel": api.Publish(ctx, "update_model", "w").Err(),
+			"HGETALL named":   api.HGetAll(ctx, "update_model:model:acl").Err(),
+			"SET spec":        api.Set(ctx, "update_model:spec:acl", `{"prior":"uniform","grid_points":3}`, 0).Err(),
+			"DEL spec":        api.Del(ctx, "update_model:spec:acl").Err(),
+			"XADD on spec":    api.XAdd(ctx, &redis.XAddArgs{Stream: "update_model:spec:new", Values: []any{"a", "b"}}).Err(),
+			"SMEMBERS models": api.SMembers(ctx, "update_model:models").Err(),
+			"SADD models":     api.SAdd(ctx, "update_model:models", "x").Err(),
 		} {
 			if err == nil || !strings.Contains(err.Error(), "NOPERM") {
 				t.Errorf("%s as edb-api: err = %v, want NOPERM", what, err)
@@ -208,6 +229,9 @@ func TestACLUsersRunThePipeline(t *testing.T) {
 		}
 		if got, err := admin.HGetAll(ctx, state).Result(); err != nil || got["n"] != fmt.Sprint(n) || got["w"] != fmt.Sprint(w) {
 			t.Fatalf("state %v (%v), want w=%d n=%d untouched", got, err, w, n)
+		}
+		if got, err := api.Get(ctx, "update_model:spec:acl").Result(); err != nil || got != `{"prior":"uniform","grid_points":30}` {
+			t.Fatalf("GET spec as edb-api = %q, %v; want the spec (its one read)", got, err)
 		}
 		if err := admin.Do(ctx, "ACL", "LOG", "RESET").Err(); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -127,6 +128,55 @@ func startLoad(t *testing.T, api *proc, spec loadSpec) (o *outcome, wait func())
 	return o, wait
 }
 
+// batchTally is what the api accepted for one named model.
+type batchTally struct{ w, n, events atomic.Int64 }
+
+// startBatchLoad posts batches of random counts to the named models, one
+// goroutine per model, until stop is called; each 201 is tallied, anything
+// else fails the test (a batch is applied whole or not at all).
+func startBatchLoad(t *testing.T, api *proc, names ...string) (map[string]*batchTally, func()) {
+	t.Helper()
+	hc := &http.Client{Timeout: 10 * time.Second}
+	quit := make(chan struct{})
+	tallies := map[string]*batchTally{}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		c := &batchTally{}
+		tallies[name] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-quit:
+					return
+				default:
+				}
+				w, l := rand.Int64N(50), rand.Int64N(50)+1
+				body := fmt.Sprintf(`{"w":%d,"l":%d}`, w, l)
+				resp, err := hc.Post(api.url("/models/"+name+"/observations"), "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Errorf("batch %s to %s: %v", body, name, err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					t.Errorf("batch %s to %s: %s", body, name, resp.Status)
+					return
+				}
+				c.w.Add(w)
+				c.n.Add(w + l)
+				c.events.Add(1)
+			}
+		}()
+	}
+	var once sync.Once
+	stop := func() { once.Do(func() { close(quit); wg.Wait() }) }
+	t.Cleanup(stop)
+	return tallies, stop
+}
+
 // status is the HTTP status of GET path, or 0 when nothing answered.
 func status(p *proc, path string) int {
 	hc := &http.Client{Timeout: 3 * time.Second}
@@ -171,6 +221,7 @@ func TestChaosBayesSIGKILLedFiveTimes(t *testing.T) {
 	bayes := s.bayes(t, "b0", "LOG_LEVEL=info")
 	start := time.Now()
 	o, wait := startLoad(t, s.api, loadSpec{workers: 8, max: total})
+	batches, stopBatches := startBatchLoad(t, s.api, "chaos-a", "chaos-b")
 
 	for round := int64(1); round <= 5; round++ {
 		// Kill at points spread over the run, and only once this run of bayes
@@ -190,11 +241,18 @@ func TestChaosBayesSIGKILLedFiveTimes(t *testing.T) {
 		bayes.start() // same CONSUMER_NAME: it finishes its own pending entries first
 	}
 	wait()
+	stopBatches()
 	loaded := time.Since(start)
 	if o.n.Load() != total {
 		t.Fatalf("accepted %d of %d", o.n.Load(), total)
 	}
 	s.settled(t, bayes, o.w.Load(), o.n.Load())
+	for name, c := range batches {
+		if m := waitModel(t, bayes, name, c.n.Load()); m.W != c.w.Load() {
+			t.Fatalf("model %s: w=%d, the api accepted batches with w=%d (n=%d)", name, m.W, c.w.Load(), c.n.Load())
+		}
+		t.Logf("model %s: %d batches of counts, n=%d w=%d, exact", name, c.events.Load(), c.n.Load(), c.w.Load())
+	}
 	t.Logf("%d observations (w=%d) accepted in %s, model exact after %s; 5 SIGKILLs; slowest request %s",
 		o.n.Load(), o.w.Load(), loaded.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), o.slowest().Round(time.Millisecond))
 }
