@@ -110,6 +110,21 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 	})
 }
 
+func TestLoadConfigCORSOrigins(t *testing.T) {
+	cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{
+		"CORS_ALLOW_ORIGINS": " http://localhost:8001 ,https://bayes.example.com,,",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.CORSOrigins, " ") != "http://localhost:8001 https://bayes.example.com" {
+		t.Fatalf("origins %q", cfg.CORSOrigins)
+	}
+	if cfg, _ := service.LoadConfig(envconf.FromMap(nil)); cfg.CORSOrigins != nil {
+		t.Fatalf("CORS is on by default: %q", cfg.CORSOrigins)
+	}
+}
+
 func TestLoadConfigRejectsInvalidValues(t *testing.T) {
 	tests := []struct{ name, value string }{
 		{"PORT", "abc"},
@@ -134,6 +149,9 @@ func TestLoadConfigRejectsInvalidValues(t *testing.T) {
 		{"RATE_LIMIT", "2.5"},
 		{"RATE_LIMIT_BURST", "0"},
 		{"RATE_LIMIT_BURST", "many"},
+		{"CORS_ALLOW_ORIGINS", "localhost:8001"},
+		{"CORS_ALLOW_ORIGINS", "http://localhost:8001/page"},
+		{"CORS_ALLOW_ORIGINS", "http://ok:1, ftp://x"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
