@@ -67,21 +67,6 @@ func waitModel(t *testing.T, bayes *proc, name string, n int64) namedModel {
 	return v
 }
 
-// betaOnGrid is the Beta(a, b) density on grid, normalised to a mass:
-// computed here, independently of the service.
-func betaOnGrid(grid []float64, a, b float64) []float64 {
-	out := make([]float64, len(grid))
-	var sum float64
-	for i, p := range grid {
-		out[i] = math.Pow(p, a-1) * math.Pow(1-p, b-1)
-		sum += out[i]
-	}
-	for i := range out {
-		out[i] /= sum
-	}
-	return out
-}
-
 // Named models from the api to bayes: a definition with its own prior, a
 // batch of counts applied as one event, single trials, a model created by
 // an observation alone, and the original's default model beside them; the
@@ -139,7 +124,7 @@ func TestNamedModelsEndToEnd(t *testing.T) {
 	if ab.W != w || ab.PriorSpec != "beta:2,2" || ab.GridPoints != 200 || len(ab.Grid) != 200 {
 		t.Fatalf("ab = w %d prior %s points %d, want w %d beta:2,2 200", ab.W, ab.PriorSpec, ab.GridPoints, w)
 	}
-	want := betaOnGrid(ab.Grid, 2+float64(w), 2+float64(l))
+	want := betaMass(ab.Grid, 2+float64(w), 2+float64(l))
 	for i := range want {
 		if d := math.Abs(ab.Posterior[i] - want[i]); d > 1e-9 {
 			t.Fatalf("ab posterior at p=%.3f is %g, Beta(%d,%d) gives %g", ab.Grid[i], ab.Posterior[i], 2+w, 2+l, want[i])

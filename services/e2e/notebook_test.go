@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -257,50 +256,16 @@ func nbTail(b []byte, n int) string {
 // want.
 func nbRequest(t *testing.T, api *proc, method, path, body string, want int) {
 	t.Helper()
-	req, err := http.NewRequest(method, api.url(path), strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	got, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s %s: %s %s, want %d", method, path, body, resp.Status, got, want)
+	if got := call(t, method, api.url(path), body, nil); got != want {
+		t.Fatalf("%s %s %s: %d, want %d", method, path, body, got, want)
 	}
 }
 
-// nbWaitModel polls GET /models/{name} on bayes until the model exists with
-// the given spec and n observations; more than n fails at once.
+// nbWaitModel waits until model name has n observations (waitModel) and
+// checks it has the given spec.
 func nbWaitModel(t *testing.T, bayes *proc, name, prior string, points int, n int64) {
 	t.Helper()
-	eventually(t, 30*time.Second, fmt.Sprintf("model %s with %s on %d points and n = %d", name, prior, points, n), func() (bool, string) {
-		resp, err := client.Get(bayes.url("/models/" + name))
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return false, fmt.Sprintf("%s %s", resp.Status, body)
-		}
-		var v struct {
-			N          int64  `json:"n"`
-			PriorSpec  string `json:"prior_spec"`
-			GridPoints int    `json:"grid_points"`
-		}
-		if err := json.Unmarshal(body, &v); err != nil {
-			return false, err.Error()
-		}
-		if v.PriorSpec != prior || v.GridPoints != points {
-			t.Fatalf("model %s has prior %s on %d points, want %s on %d", name, v.PriorSpec, v.GridPoints, prior, points)
-		}
-		if v.N > n {
-			t.Fatalf("model %s counted %d observations, only %d were accepted", name, v.N, n)
-		}
-		return v.N == n, fmt.Sprintf("n=%d", v.N)
-	})
+	if v := waitModel(t, bayes, name, n); v.PriorSpec != prior || v.GridPoints != points {
+		t.Fatalf("model %s has prior %s on %d points, want %s on %d", name, v.PriorSpec, v.GridPoints, prior, points)
+	}
 }

@@ -148,18 +148,20 @@ func (s *system) settled(t *testing.T, bayes *proc, w, n int64) modelView {
 	return v
 }
 
-// closedForm is prior·p^w·(1-p)^(n-w) on a uniform prior, normalised,
-// computed here independently of the service.
-func closedForm(grid []float64, w, n int64) []float64 {
+// betaMass is the Beta(a, b) density on grid normalised to a mass, in log
+// space so large counts do not underflow: the closed form of the posterior
+// of a Beta(a0, b0) prior after w waters in n tosses is
+// betaMass(grid, a0+w, b0+n-w). Computed here, independently of the service.
+func betaMass(grid []float64, a, b float64) []float64 {
 	out := make([]float64, len(grid))
 	top := math.Inf(-1)
 	for i, p := range grid {
 		v := 0.0
-		if w > 0 {
-			v += float64(w) * math.Log(p)
+		if a != 1 {
+			v += (a - 1) * math.Log(p)
 		}
-		if n-w > 0 {
-			v += float64(n-w) * math.Log1p(-p)
+		if b != 1 {
+			v += (b - 1) * math.Log1p(-p)
 		}
 		out[i] = v
 		top = max(top, v)
@@ -184,7 +186,7 @@ func TestRandomObservationsAreCountedExactly(t *testing.T) {
 	if len(v.Grid) != 120 || len(v.Prior) != 120 || len(v.Posterior) != 120 {
 		t.Fatalf("grid %d, prior %d, posterior %d points; want 120", len(v.Grid), len(v.Prior), len(v.Posterior))
 	}
-	want := closedForm(v.Grid, v.W, v.N)
+	want := betaMass(v.Grid, float64(v.W+1), float64(v.N-v.W+1)) // uniform prior: Beta(1, 1)
 	var sum float64
 	for i := range want {
 		if d := math.Abs(v.Posterior[i] - want[i]); d > 1e-9 {
