@@ -167,8 +167,8 @@ unit:
 	cd services/bayes && $(GO) test ./domain/... ./app/...
 	cd services/api && $(GO) test ./domain/... ./app/...
 
-## bench: Go benchmarks of the domain update and the event codec
-## bench: the Go micro-benchmarks (domain update, event codec, drain loop),
+## bench: the Go micro-benchmarks (domain update, predictive, event codec,
+## drain loop, the api's group-commit publisher),
 ## then bin/bench: every figure of the performance table against a reference
 ## measured in the same run (wrk, redis-benchmark, the real binaries).
 ## BENCH_FLAGS=-short for a quick run (CI).
@@ -177,6 +177,7 @@ bench: build
 	@for t in wrk redis-benchmark; do command -v $$t >/dev/null || { echo "$$t not found: apt-get install -y wrk redis-server"; exit 1; }; done
 	cd services/bayes && $(GO) test -run '^$$' -bench . -benchmem ./domain/... ./adapters/redisstream/
 	cd services/events && $(GO) test -run '^$$' -bench . -benchmem ./...
+	cd services/api && $(GO) test -run '^$$' -bench . -benchmem ./adapters/redisstream/
 	cd services/e2e && $(GO) build -o ../../$(BIN)/bench ./cmd/bench
 	$(BIN)/bench -api $(BIN)/api -bayes $(BIN)/bayes $(BENCH_FLAGS)
 

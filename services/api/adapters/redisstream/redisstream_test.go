@@ -22,7 +22,7 @@ const stream = "update_model_test"
 
 // newClient builds the client exactly as the service does, from REDIS_URL
 // through redisconf, so the timeouts under test are the production ones.
-func newClient(t *testing.T, srv *redistest.Server) *redis.Client {
+func newClient(t testing.TB, srv *redistest.Server) *redis.Client {
 	t.Helper()
 	r := envconf.New(envconf.FromMap(map[string]string{"REDIS_URL": srv.URL()}))
 	opts := redisconf.Read(r)

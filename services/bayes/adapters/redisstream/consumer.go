@@ -70,7 +70,11 @@ func (c *Consumer) read(ctx context.Context, id string, count int, block time.Du
 		}
 		return nil, fmt.Errorf("XREADGROUP %s %s: %w", c.keys.Stream, id, err)
 	}
-	var out []command.Delivery
+	n := 0
+	for _, s := range streams {
+		n += len(s.Messages)
+	}
+	out := make([]command.Delivery, 0, n) // one allocation, not a growing slice per batch
 	for _, s := range streams {
 		for _, m := range s.Messages {
 			out = append(out, command.Delivery{ID: m.ID, Values: m.Values})
