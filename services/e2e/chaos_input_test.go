@@ -90,6 +90,10 @@ func badHTTPBattery() []badHTTP {
 		fmt.Fprintf(&many, "X-Header-%d: v\r\n", i)
 	}
 	big := strings.Repeat("b", 5<<20)
+	// sized is a request with a body and its exact Content-Length.
+	sized := func(m, path, body string) []byte {
+		return withBody(m, path, fmt.Sprintf("Content-Length: %d\r\n", len(body)), body)
+	}
 	cases := []badHTTP{
 		// Wrong trials.
 		{name: "trial x", req: get("/update_model/x")},
@@ -167,6 +171,24 @@ func badHTTPBattery() []badHTTP {
 		{name: "Content-Length -1", req: withBody("POST", "/update_model/w", "Content-Length: -1\r\n", "")},
 		{name: "two Content-Lengths", req: withBody("POST", "/update_model/w", "Content-Length: 1\r\nContent-Length: 2\r\n", "ab"), ok: true},
 		{name: "Content-Length and chunked", req: withBody("POST", "/update_model/w", "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n"), ok: true},
+		// Named models: bad names, bodies and specs.
+		{name: "model name with dot", req: sized("POST", "/models/a.b/observations", `{"trial":"w"}`)},
+		{name: "model name %2e%2e", req: sized("POST", "/models/%2e%2e/observations", `{"trial":"w"}`)},
+		{name: "model name 65 chars", req: sized("POST", "/models/"+long[:65]+"/observations", `{"trial":"w"}`)},
+		{name: "model name é", req: sized("POST", "/models/%C3%A9/observations", `{"trial":"w"}`)},
+		{name: "observations, no body", req: sized("POST", "/models/ab/observations", "")},
+		{name: "observations, nested JSON", req: sized("POST", "/models/ab/observations", strings.Repeat("[", 1000)+strings.Repeat("]", 1000))},
+		{name: "observations, w 1e309", req: sized("POST", "/models/ab/observations", `{"w":1e309}`)},
+		{name: "observations, w 2^63", req: sized("POST", "/models/ab/observations", `{"w":9223372036854775808}`)},
+		{name: "observations, w null", req: sized("POST", "/models/ab/observations", `{"w":null,"l":null}`)},
+		{name: "observations, bad UTF-8", req: sized("POST", "/models/ab/observations", "{\"trial\":\"\xff\"}")},
+		{name: "observations, 64 KiB", req: sized("POST", "/models/ab/observations", big[:65536]), mayClose: true},
+		{name: "PUT spec, beta 1e400", req: sized("PUT", "/models/ab", `{"prior":"beta:1e400,1","grid_points":10}`)},
+		{name: "PUT spec, step NaN", req: sized("PUT", "/models/ab", `{"prior":"step:NaN","grid_points":10}`)},
+		{name: "PUT spec, 10^12 points", req: sized("PUT", "/models/ab", `{"prior":"uniform","grid_points":1000000000000}`)},
+		{name: "PUT spec, no body", req: sized("PUT", "/models/ab", "")},
+		{name: "DELETE a model", req: method("DELETE", "/models/ab")},
+		{name: "GET a model on the api", req: get("/models/ab")},
 		// Protocol oddities.
 		{name: "HTTP/1.0", req: []byte("GET /update_model/w HTTP/1.0\r\n\r\n"), ok: true},
 		{name: "no Host", req: []byte("GET /update_model/l HTTP/1.1\r\nConnection: close\r\n\r\n"), ok: true},
@@ -305,6 +327,17 @@ func TestChaosBadStreamInput(t *testing.T) {
 		{name: "ts overflow", fields: []any{"trial", "w", "ts", "99999999999999999999"}},
 		{name: "ts empty", fields: []any{"trial", "w", "ts", ""}},
 		{name: "1000 fields, no trial", fields: manyNoTrial},
+		{name: "model ../x", fields: []any{"model", "../x", "trial", "w"}},
+		{name: "model 1 MiB", fields: []any{"model", mb, "trial", "w"}},
+		{name: "trial and counts", fields: []any{"model", "ab", "trial", "w", "w", "3"}},
+		{name: "counts 1e9999", fields: []any{"model", "ab", "w", "1e9999"}},
+		{name: "counts negative", fields: []any{"model", "ab", "w", "-3", "l", "5"}},
+		{name: "counts both zero", fields: []any{"model", "ab", "w", "0", "l", "0"}},
+		{name: "counts over the cap", fields: []any{"model", "ab", "l", "1000000001"}},
+		{name: "kind delete", fields: []any{"kind", "delete", "model", "ab"}},
+		{name: "define, no grid", fields: []any{"kind", "define", "model", "ab", "prior", "uniform"}},
+		{name: "define, bad prior", fields: []any{"kind", "define", "model", "ab", "prior", "normal:0,1", "grid_points", "10"}},
+		{name: "define, no interior weight", fields: []any{"kind", "define", "model", "ab", "prior", "step:0.9", "grid_points", "4"}},
 		// Valid observations in odd clothes: counted, not dead-lettered.
 		{name: "1000 fields with trial", fields: manyWithTrial, good: "w"},
 		{name: "1 MiB unknown field with trial", fields: []any{"trial", "l", "payload", mb}, good: "l"},
