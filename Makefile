@@ -190,9 +190,9 @@ run: build
 		mkdir -p .run; redis-server --port 6379 --bind 127.0.0.1 --dir .run --appendonly yes --save "" & pids+=($$!); \
 		for i in $$(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done; \
 	fi; \
-	PORT=$${BAYES_PORT:-8001} $(BIN)/bayes & pids+=($$!); \
-	PORT=$${API_PORT:-8000} $(BIN)/api & pids+=($$!); \
-	echo "api on :$${API_PORT:-8000}, bayes on :$${BAYES_PORT:-8001}; Ctrl-C stops everything"; \
+	PORT=$${BAYES_PORT:-8001} API_PUBLIC_URL=$${API_PUBLIC_URL:-http://localhost:$${API_PORT:-8000}} $(BIN)/bayes & pids+=($$!); \
+	PORT=$${API_PORT:-8000} CORS_ALLOW_ORIGINS=$${CORS_ALLOW_ORIGINS:-http://localhost:$${BAYES_PORT:-8001},http://127.0.0.1:$${BAYES_PORT:-8001}} $(BIN)/api & pids+=($$!); \
+	echo "api on :$${API_PORT:-8000}, bayes on :$${BAYES_PORT:-8001} (live page: http://localhost:$${BAYES_PORT:-8001}/); Ctrl-C stops everything"; \
 	wait -n
 
 ## tidy: go mod tidy in every module
