@@ -24,7 +24,6 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/httpapi"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/streamconsumer"
-	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/telemetry"
 )
@@ -94,11 +93,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	// Draw the states bayes starts from, so graphs/ is never empty after a
 	// restart even if no event arrives.
-	if names, err := ledger.ModelNames(ctx); err == nil {
-		if stored, err := ledger.Models(ctx, append([]string{events.DefaultModel}, names...)...); err == nil {
-			for _, sm := range stored {
-				plotter.Notify(sm.Name, sm.Counts, sm.Spec)
-			}
+	if stored, _, err := application.Queries.Models.Stored(ctx, -1); err == nil {
+		for _, sm := range stored {
+			plotter.Notify(sm.Name, sm.Counts, sm.Spec)
 		}
 	}
 

@@ -92,19 +92,9 @@ func (h *Models) Get(ctx context.Context, name string) (ModelView, error) {
 
 // List reads every model: the default one first, then the others by name.
 func (h *Models) List(ctx context.Context) ([]ModelSummary, error) {
-	names, err := h.store.ModelNames(ctx)
+	stored, _, err := h.Stored(ctx, -1)
 	if err != nil {
-		return nil, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
-	}
-	all := []string{events.DefaultModel}
-	for _, n := range names {
-		if n != events.DefaultModel {
-			all = append(all, n)
-		}
-	}
-	stored, err := h.store.Models(ctx, all...)
-	if err != nil {
-		return nil, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
+		return nil, err
 	}
 	out := make([]ModelSummary, 0, len(stored))
 	for _, sm := range stored {
@@ -122,6 +112,25 @@ func (h *Models) List(ctx context.Context) ([]ModelSummary, error) {
 // pipelined read of limit models, whatever the number of models. Metrics
 // use it to export a bounded number of models per scrape.
 func (h *Models) First(ctx context.Context, limit int) ([]ModelView, int, error) {
+	stored, total, err := h.Stored(ctx, max(limit, 0))
+	if err != nil {
+		return nil, 0, err
+	}
+	views := make([]ModelView, 0, len(stored))
+	for _, sm := range stored {
+		v, err := h.View(sm)
+		if err != nil {
+			return nil, 0, err
+		}
+		views = append(views, v)
+	}
+	return views, total, nil
+}
+
+// Stored reads the stored models in the List order (default first, then by
+// name), at most limit of them (a negative limit: all), and says how many
+// exist. The default model is always there, stored or not.
+func (h *Models) Stored(ctx context.Context, limit int) ([]StoredModel, int, error) {
 	names, err := h.store.ModelNames(ctx)
 	if err != nil {
 		return nil, 0, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
@@ -132,7 +141,9 @@ func (h *Models) First(ctx context.Context, limit int) ([]ModelView, int, error)
 			all = append(all, n)
 		}
 	}
-	limit = max(min(limit, len(all)), 0)
+	if limit < 0 || limit > len(all) {
+		limit = len(all)
+	}
 	if limit == 0 {
 		return nil, len(all), nil
 	}
@@ -140,15 +151,7 @@ func (h *Models) First(ctx context.Context, limit int) ([]ModelView, int, error)
 	if err != nil {
 		return nil, 0, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
 	}
-	views := make([]ModelView, 0, len(stored))
-	for _, sm := range stored {
-		v, err := h.View(sm)
-		if err != nil {
-			return nil, 0, err
-		}
-		views = append(views, v)
-	}
-	return views, len(all), nil
+	return stored, len(all), nil
 }
 
 func (h *Models) stored(ctx context.Context, name string) (StoredModel, error) {
