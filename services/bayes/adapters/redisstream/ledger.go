@@ -45,6 +45,12 @@ local group, defspec = ARGV[1], ARGV[2]
 local nm, nd = tonumber(ARGV[3]), tonumber(ARGV[4])
 local out, conflicts, states = {}, {}, {}
 local applied, skipped, dead, o = 0, 0, 0, 0
+-- create makes a model: its spec, fixed from now on, and its name listed.
+local function create(pk, name, spec)
+  redis.call('SET', pk, spec)
+  redis.call('SADD', KEYS[3], name)
+  return spec
+end
 local i = 5
 for m = 1, nm do
   local name, ne, ops = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
@@ -63,9 +69,7 @@ for m = 1, nm do
       if not acked then
         skipped = skipped + 1; out[o] = 's'
       elseif not spec then
-        spec = want
-        redis.call('SET', pk, spec)
-        redis.call('SADD', KEYS[3], name)
+        spec = create(pk, name, want)
         applied = applied + 1; out[o] = 'a'
       elseif spec == want then
         applied = applied + 1; out[o] = 'a'
@@ -86,11 +90,7 @@ for m = 1, nm do
         i = i + 1
       end
       if acked then
-        if not spec then
-          spec = defspec
-          redis.call('SET', pk, spec)
-          redis.call('SADD', KEYS[3], name)
-        end
+        if not spec then spec = create(pk, name, defspec) end
         dw, dn = dw + w, dn + w + l
         applied = applied + 1; out[o] = 'a'
       else
@@ -174,15 +174,17 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.
 	ops := make([]byte, 0, len(batch))
 	for _, s := range sections {
 		keys = append(keys, l.keys.State(s.name), l.keys.Spec(s.name))
+		// The ops string comes before the entries' arguments; its slot is
+		// filled once the entries have been walked.
+		args = append(args, s.name, len(s.entries), nil)
+		opsAt := len(args) - 1
 		ops = ops[:0]
-		for _, i := range s.entries {
-			ops = append(ops, op(batch[i]))
-		}
-		args = append(args, s.name, len(s.entries), string(ops))
 		for _, i := range s.entries {
 			d := batch[i]
 			order = append(order, i)
-			switch op(d) {
+			o := op(d)
+			ops = append(ops, o)
+			switch o {
 			case 'd':
 				args = append(args, d.ID, d.Event.Spec.Encode())
 			case 'c':
@@ -191,6 +193,7 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.
 				args = append(args, d.ID)
 			}
 		}
+		args[opsAt] = string(ops)
 	}
 	for _, i := range dead {
 		d := batch[i]
