@@ -63,14 +63,16 @@ func (h DefineModelHandler) Handle(ctx context.Context, cmd DefineModel) (Define
 	if h.pub == nil {
 		return DefineModelResult{}, errors.New("define model: handler not constructed")
 	}
-	name, err := modelName(cmd.Model)
-	if err != nil {
-		return DefineModelResult{}, err
-	}
+	// NewModelSpec gives the canonical prior, so equal specs compare equal.
 	spec, err := events.NewModelSpec(cmd.Prior, cmd.GridPoints)
 	if err != nil {
 		return DefineModelResult{}, apperr.New(apperr.IncorrectInput, "%s", err.Error())
 	}
+	ev := events.Event{Kind: events.KindDefine, Model: modelName(cmd.Model), Spec: spec, PublishedAt: h.now(), Source: events.SourceAPI}
+	if err := ev.Validate(); err != nil {
+		return DefineModelResult{}, invalid(err)
+	}
+	name := ev.Model
 	have, exists, err := h.specs.Spec(ctx, name)
 	if err != nil {
 		return DefineModelResult{}, apperr.Wrap(apperr.Unavailable, err, "the event store is unavailable, try again")
@@ -82,8 +84,7 @@ func (h DefineModelHandler) Handle(ctx context.Context, cmd DefineModel) (Define
 		}
 		return DefineModelResult{Model: name, Spec: spec, Status: DefinitionExists}, nil
 	}
-	id, err := h.pub.Publish(ctx, events.Event{Kind: events.KindDefine, Model: name, Spec: spec,
-		PublishedAt: h.now(), Source: events.SourceAPI})
+	id, err := h.pub.Publish(ctx, ev)
 	if err != nil {
 		return DefineModelResult{}, apperr.Wrap(apperr.Unavailable, err, "the event store is unavailable, try again")
 	}

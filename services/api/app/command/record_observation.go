@@ -67,29 +67,19 @@ func (h RecordObservationHandler) Handle(ctx context.Context, cmd RecordObservat
 		// A zero handler means the wiring skipped the constructor.
 		return RecordObservationResult{}, errors.New("record observation: handler not constructed")
 	}
-	name, err := modelName(cmd.Model)
-	if err != nil {
-		return RecordObservationResult{}, err
+	ev := events.Event{Kind: events.KindObserve, Model: modelName(cmd.Model), Trial: cmd.Trial.String(),
+		W: cmd.W, L: cmd.L, PublishedAt: h.now(), Source: events.SourceAPI}
+	// The contract's own check, the one bayes decodes by: a trial or
+	// counts (not both, not none), counts in range, a valid model name.
+	if err := ev.Validate(); err != nil {
+		return RecordObservationResult{}, invalid(err)
 	}
-	ev := events.Event{Kind: events.KindObserve, Model: name, PublishedAt: h.now(), Source: events.SourceAPI}
-	res := RecordObservationResult{Model: name, Trial: cmd.Trial}
-	switch {
-	case !cmd.Trial.IsZero() && (cmd.W != 0 || cmd.L != 0):
-		return RecordObservationResult{}, apperr.New(apperr.IncorrectInput, "send a trial or the counts w and l, not both")
-	case !cmd.Trial.IsZero():
-		ev.Trial = cmd.Trial.String()
-		res.W, res.L = 0, 0
-		if cmd.Trial == observation.Water {
-			res.W = 1
-		} else {
-			res.L = 1
-		}
-	default:
-		if err := observation.CheckCounts(cmd.W, cmd.L); err != nil {
-			return RecordObservationResult{}, err
-		}
-		ev.W, ev.L = cmd.W, cmd.L
-		res.W, res.L = cmd.W, cmd.L
+	res := RecordObservationResult{Model: ev.Model, Trial: cmd.Trial, W: ev.W, L: ev.L}
+	switch cmd.Trial {
+	case observation.Water:
+		res.W = 1
+	case observation.Land:
+		res.L = 1
 	}
 	id, err := h.pub.Publish(ctx, ev)
 	if err != nil {
@@ -99,13 +89,20 @@ func (h RecordObservationHandler) Handle(ctx context.Context, cmd RecordObservat
 	return res, nil
 }
 
-// modelName checks a model name from a request; empty is the default model.
-func modelName(s string) (string, error) {
+// modelName is the model a request names; empty is the default model.
+func modelName(s string) string {
 	if s == "" {
-		return events.DefaultModel, nil
+		return events.DefaultModel
 	}
-	if !events.ValidModelName(s) {
-		return "", apperr.New(apperr.IncorrectInput, "model name %q: want %s", observation.Clip(s), events.ModelNameRule)
+	return s
+}
+
+// invalid turns the contract's refusal of an event into a 400 that says
+// what was wrong, without the "malformed event" prefix meant for consumers.
+func invalid(err error) error {
+	var me *events.MalformedError
+	if errors.As(err, &me) {
+		return apperr.New(apperr.IncorrectInput, "%s", me.Detail)
 	}
-	return s, nil
+	return apperr.New(apperr.IncorrectInput, "%s", err.Error())
 }

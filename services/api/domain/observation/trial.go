@@ -3,7 +3,6 @@
 package observation
 
 import (
-	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
 
@@ -37,18 +36,6 @@ func (t Trial) String() string { return t.s }
 
 // IsZero reports whether t was never parsed; handlers reject it.
 func (t Trial) IsZero() bool { return t.s == "" }
-
-// CheckCounts checks the counts of a batch: whole numbers from 0 to
-// events.MaxCount each, at least one toss in all.
-func CheckCounts(w, l int64) error {
-	if w < 0 || l < 0 || w > events.MaxCount || l > events.MaxCount {
-		return apperr.New(apperr.IncorrectInput, "counts w=%d l=%d: each must be from 0 to %d", w, l, events.MaxCount)
-	}
-	if w+l == 0 {
-		return apperr.New(apperr.IncorrectInput, "counts w and l are both 0: nothing to record")
-	}
-	return nil
-}
 
 // Clip keeps an attacker-sized value out of error messages.
 func Clip(s string) string { return clip(s) }
