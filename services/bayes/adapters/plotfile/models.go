@@ -29,6 +29,8 @@ type Models struct {
 	log        *slog.Logger
 	instrument func(RenderFunc) RenderFunc
 	opts       []CoalescerOption
+	// defaultRenderer draws the default model into dir itself.
+	defaultRenderer *Renderer
 
 	mu      sync.Mutex
 	plots   map[string]*Coalescer
@@ -45,14 +47,17 @@ func NewModels(dir string, keep int, defaults events.ModelSpec, logger *slog.Log
 	if logger == nil {
 		return nil, errors.New("plot models: nil logger")
 	}
-	if _, err := New(dir, keep, logger); err != nil {
+	// The default model's renderer, made here so a bad folder fails now;
+	// its scan of the folder is the only one.
+	r, err := New(dir, keep, logger)
+	if err != nil {
 		return nil, err
 	}
 	if instrument == nil {
 		instrument = func(r RenderFunc) RenderFunc { return r }
 	}
 	return &Models{dir: dir, keep: keep, defaults: defaults, log: logger, instrument: instrument,
-		opts: opts, plots: map[string]*Coalescer{}}, nil
+		opts: opts, plots: map[string]*Coalescer{}, defaultRenderer: r}, nil
 }
 
 // DirFor is the folder of a model's plots.
@@ -112,6 +117,10 @@ func (m *Models) renderFor(name string, spec events.ModelSpec) RenderFunc {
 			}
 			if snapshot, err = SnapshotFunc(spec.GridPoints, prior); err != nil {
 				initErr = err
+				return
+			}
+			if name == events.DefaultModel {
+				r = m.defaultRenderer
 				return
 			}
 			r, initErr = New(m.DirFor(name), m.keep, m.log)
