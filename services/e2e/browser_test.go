@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -44,7 +43,7 @@ func TestBrowserLivePage(t *testing.T) {
 	checkCORS(t, api, pageOrigin)
 
 	// Some knowledge already, so the posterior has a shape worth drawing.
-	postJSON(t, api.url("/models/default/observations"), `{"w":6,"l":3}`, http.StatusCreated)
+	mustCall(t, http.MethodPost, api.url("/models/default/observations"), `{"w":6,"l":3}`, http.StatusCreated)
 	waitForN(t, bayes, 9)
 
 	ctx := newBrowser(t, chrome)
@@ -96,7 +95,7 @@ func TestBrowserLivePage(t *testing.T) {
 	b.until(`document.getElementById("new-status").textContent.startsWith("409")`, "409 for another definition")
 	b.do(chromedp.Click(chromedp.ID("btn-l")))
 	b.until(`document.getElementById("n").textContent === "1" && document.getElementById("w").textContent === "0"`, "an l for variant-b")
-	postJSON(t, api.url("/models/variant-b/observations"), `{"w":4,"l":9}`, http.StatusCreated)
+	mustCall(t, http.MethodPost, api.url("/models/variant-b/observations"), `{"w":4,"l":9}`, http.StatusCreated)
 
 	// Back to the default model through the list, on a fresh page, for the
 	// screenshot.
@@ -165,15 +164,6 @@ func saveArtifact(t *testing.T, name string, png []byte) {
 	t.Logf("screenshot: %s", path)
 }
 
-// startProcAt is startProc on a port chosen by the caller.
-func startProcAt(t *testing.T, name, bin string, port int, env ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, bin: bin, env: env, port: port, log: filepath.Join(t.TempDir(), name+".log")}
-	p.start()
-	t.Cleanup(p.kill)
-	return p
-}
-
 // checkCORS asks the api what a browser asks before the page's POST, so a
 // missing CORS setting fails here with a plain message rather than as a
 // page that never updates.
@@ -192,20 +182,6 @@ func checkCORS(t *testing.T, api *proc, origin string) {
 	if allowed != origin && allowed != "*" {
 		t.Fatalf("the api does not allow the page's origin %s (CORS_ALLOW_ORIGINS): preflight %s, Access-Control-Allow-Origin %q",
 			origin, resp.Status, allowed)
-	}
-}
-
-func postJSON(t *testing.T, url, body string, want int) {
-	t.Helper()
-	resp, err := client.Post(url, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != want {
-		var b bytes.Buffer
-		_, _ = b.ReadFrom(resp.Body)
-		t.Fatalf("POST %s %s: %s %s, want %d", url, body, resp.Status, b.String(), want)
 	}
 }
 

@@ -60,8 +60,14 @@ type proc struct {
 // startProc starts bin with env (plus PORT) and waits until /readyz is 200.
 func startProc(t *testing.T, name, bin string, env ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, bin: bin, env: env, port: redistest.FreePort(t),
-		log: filepath.Join(t.TempDir(), name+".log")}
+	return startProcAt(t, name, bin, redistest.FreePort(t), env...)
+}
+
+// startProcAt is startProc on a port chosen by the caller (one another
+// process must know before this one starts).
+func startProcAt(t *testing.T, name, bin string, port int, env ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, bin: bin, env: env, port: port, log: filepath.Join(t.TempDir(), name+".log")}
 	p.start()
 	t.Cleanup(p.kill)
 	return p
@@ -150,29 +156,38 @@ func eventually(t *testing.T, limit time.Duration, what string, cond func() (boo
 	wait.UntilState(t, limit, what, cond)
 }
 
-// modelView is the contract of GET /model.
+// modelView is the contract of GET /model and GET /models/{name}.
 type modelView struct {
-	Name      string    `json:"name"`
-	W         int64     `json:"w"`
-	N         int64     `json:"n"`
-	Grid      []float64 `json:"grid"`
-	Prior     []float64 `json:"prior"`
-	Posterior []float64 `json:"posterior"`
-	Mean      float64   `json:"mean"`
-	SD        float64   `json:"sd"`
-	MAP       float64   `json:"map"`
-	HPDI      struct {
+	Name       string    `json:"name"`
+	W          int64     `json:"w"`
+	N          int64     `json:"n"`
+	PriorSpec  string    `json:"prior_spec"`
+	GridPoints int       `json:"grid_points"`
+	Grid       []float64 `json:"grid"`
+	Prior      []float64 `json:"prior"`
+	Posterior  []float64 `json:"posterior"`
+	Mean       float64   `json:"mean"`
+	SD         float64   `json:"sd"`
+	MAP        float64   `json:"map"`
+	HPDI       struct {
 		Prob float64 `json:"prob"`
 		Lo   float64 `json:"lo"`
 		Hi   float64 `json:"hi"`
 	} `json:"hpdi"`
 }
 
+// getModel reads GET /model (the default model).
 func getModel(t *testing.T, bayes *proc) (modelView, error) {
 	t.Helper()
+	return getModelAt(bayes, "/model")
+}
+
+// getModelAt reads a model from path on bayes (/model or /models/{name});
+// a transport error or a non-200 is an error to retry, not a failure.
+func getModelAt(bayes *proc, path string) (modelView, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, bayes.url("/model"), nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, bayes.url(path), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return modelView{}, err
@@ -180,7 +195,7 @@ func getModel(t *testing.T, bayes *proc) (modelView, error) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
-		return modelView{}, fmt.Errorf("GET /model: %s %s", resp.Status, body)
+		return modelView{}, fmt.Errorf("GET %s: %s %s", path, resp.Status, body)
 	}
 	var v modelView
 	return v, json.Unmarshal(body, &v)
@@ -189,15 +204,27 @@ func getModel(t *testing.T, bayes *proc) (modelView, error) {
 // waitForN polls /model until n reaches want, and fails if it overshoots.
 func waitForN(t *testing.T, bayes *proc, want int64) modelView {
 	t.Helper()
+	return waitAt(t, bayes, "/model", want)
+}
+
+// waitModel polls GET /models/{name} until it has n observations, and fails
+// if it overshoots.
+func waitModel(t *testing.T, bayes *proc, name string, n int64) modelView {
+	t.Helper()
+	return waitAt(t, bayes, "/models/"+name, n)
+}
+
+func waitAt(t *testing.T, bayes *proc, path string, want int64) modelView {
+	t.Helper()
 	var v modelView
-	eventually(t, 60*time.Second, fmt.Sprintf("model n = %d", want), func() (bool, string) {
+	eventually(t, 60*time.Second, fmt.Sprintf("GET %s: n = %d", path, want), func() (bool, string) {
 		var err error
-		v, err = getModel(t, bayes)
+		v, err = getModelAt(bayes, path)
 		if err != nil {
 			return false, err.Error()
 		}
 		if v.N > want {
-			t.Fatalf("model counted %d observations, only %d were accepted", v.N, want)
+			t.Fatalf("%s counted %d observations, only %d were accepted", path, v.N, want)
 		}
 		return v.N == want, fmt.Sprintf("n=%d", v.N)
 	})

@@ -42,29 +42,13 @@ func call(t *testing.T, method, url, body string, out any) int {
 	return resp.StatusCode
 }
 
-type namedModel struct {
-	modelView
-	PriorSpec  string `json:"prior_spec"`
-	GridPoints int    `json:"grid_points"`
-}
-
-// waitModel polls GET /models/{name} until it has n observations and fails
-// if it ever has more.
-func waitModel(t *testing.T, bayes *proc, name string, n int64) namedModel {
+// mustCall is call for a request whose status is known: anything else
+// fails the test.
+func mustCall(t *testing.T, method, url, body string, want int) {
 	t.Helper()
-	var v namedModel
-	eventually(t, 60*time.Second, fmt.Sprintf("model %s n = %d", name, n), func() (bool, string) {
-		v = namedModel{}
-		code := call(t, "GET", bayes.url("/models/"+name), "", &v)
-		if code != 200 {
-			return false, fmt.Sprint("status ", code)
-		}
-		if v.N > n {
-			t.Fatalf("model %s counted %d observations, only %d were accepted", name, v.N, n)
-		}
-		return v.N == n, fmt.Sprintf("n = %d", v.N)
-	})
-	return v
+	if got := call(t, method, url, body, nil); got != want {
+		t.Fatalf("%s %s %s: %d, want %d", method, url, body, got, want)
+	}
 }
 
 // Named models from the api to bayes: a definition with its own prior, a
@@ -132,10 +116,10 @@ func TestNamedModelsEndToEnd(t *testing.T) {
 	}
 	cd := waitModel(t, bayes, "cd", cdN)
 	if cd.W != cdW || cd.PriorSpec != "uniform" || cd.GridPoints != 120 {
-		t.Fatalf("cd (created by an observation, the service's defaults) = %+v", cd.modelView)
+		t.Fatalf("cd (created by an observation, the service's defaults) = %+v", cd)
 	}
 	if d := waitModel(t, bayes, "default", 1); d.W != 1 {
-		t.Fatalf("default = %+v", d.modelView)
+		t.Fatalf("default = %+v", d)
 	}
 	var list struct {
 		Models []struct {
@@ -228,7 +212,7 @@ func TestRacingDefinitionsOneWinsTheOtherIsDeadLettered(t *testing.T) {
 	if codes[0] != 202 || (codes[1] != 202 && codes[1] != 409) {
 		t.Fatalf("PUT statuses %v", codes)
 	}
-	var v namedModel
+	var v modelView
 	eventually(t, 30*time.Second, "model race exists", func() (bool, string) {
 		return call(t, "GET", bayes.url("/models/race"), "", &v) == 200, "not yet"
 	})

@@ -39,19 +39,19 @@ func TestNotebookRunsAgainstRealBayes(t *testing.T) {
 
 	// A defined model: the spec arrives at bayes through the stream, so wait
 	// until bayes serves it before sending observations.
-	nbRequest(t, s.api, http.MethodPut, "/models/nb-beta", `{"prior":"beta:2,2","grid_points":200}`, http.StatusAccepted)
+	mustCall(t, http.MethodPut, s.api.url("/models/nb-beta"), `{"prior":"beta:2,2","grid_points":200}`, http.StatusAccepted)
 	nbWaitModel(t, bayes, "nb-beta", "beta:2,2", 200, 0)
-	nbRequest(t, s.api, http.MethodPost, "/models/nb-beta/observations", `{"w":6,"l":3}`, http.StatusCreated)
+	mustCall(t, http.MethodPost, s.api.url("/models/nb-beta/observations"), `{"w":6,"l":3}`, http.StatusCreated)
 	for _, trial := range []string{"w", "l", "w", "w", "l"} {
-		nbRequest(t, s.api, http.MethodPost, "/models/nb-beta/observations", `{"trial":"`+trial+`"}`, http.StatusCreated)
+		mustCall(t, http.MethodPost, s.api.url("/models/nb-beta/observations"), `{"trial":"`+trial+`"}`, http.StatusCreated)
 	}
 	nbWaitModel(t, bayes, "nb-beta", "beta:2,2", 200, 14)
 	runNotebook(t, jp, bayes, "nb-beta")
 
 	// A model nobody defined: its first observation creates it with bayes'
 	// defaults (PRIOR=step:0.1, 120 grid points).
-	nbRequest(t, s.api, http.MethodPost, "/models/nb-step/observations", `{"w":7,"l":2}`, http.StatusCreated)
-	nbRequest(t, s.api, http.MethodPost, "/models/nb-step/observations", `{"trial":"l"}`, http.StatusCreated)
+	mustCall(t, http.MethodPost, s.api.url("/models/nb-step/observations"), `{"w":7,"l":2}`, http.StatusCreated)
+	mustCall(t, http.MethodPost, s.api.url("/models/nb-step/observations"), `{"trial":"l"}`, http.StatusCreated)
 	nbWaitModel(t, bayes, "nb-step", "step:0.1", 120, 10)
 	runNotebook(t, jp, bayes, "nb-step")
 }
@@ -250,15 +250,6 @@ func nbTail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(bytes.TrimSpace(b))
-}
-
-// nbRequest sends a JSON request to the api and fails unless it answers
-// want.
-func nbRequest(t *testing.T, api *proc, method, path, body string, want int) {
-	t.Helper()
-	if got := call(t, method, api.url(path), body, nil); got != want {
-		t.Fatalf("%s %s %s: %d, want %d", method, path, body, got, want)
-	}
 }
 
 // nbWaitModel waits until model name has n observations (waitModel) and
