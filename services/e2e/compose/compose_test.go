@@ -436,6 +436,48 @@ func replacedDirs(t *testing.T, gomod string) []string {
 	return dirs
 }
 
+// serviceImages are the repositories of the two images compose builds for
+// the services: the Helm chart's api.image.repository and
+// bayes.image.repository and skaffold's artifacts, so the image compose
+// builds is the one the chart deploys.
+var serviceImages = map[string]string{
+	"api-publisher":    "event-driven-bayes-api",
+	"bayes-subscriber": "event-driven-bayes-bayes",
+}
+
+// TestComposeFileImageNames: every image compose builds is named
+// event-driven-bayes-<part>:${IMAGE_TAG}, one path component with no
+// registry, as kind load and skaffold name them, and api's and bayes' are
+// the chart's and skaffold's repositories.
+func TestComposeFileImageNames(t *testing.T) {
+	const tag = "e2e-tag"
+	p := loadProject(t, map[string]string{"IMAGE_TAG": tag})
+	root := repoRoot(t)
+	built := regexp.MustCompile(`^event-driven-bayes-[a-z]+$`)
+	for name, s := range p.Services {
+		if s.Build == nil {
+			continue
+		}
+		if repo, got, _ := strings.Cut(s.Image, ":"); !built.MatchString(repo) || got != tag {
+			t.Errorf("%s builds image %s with IMAGE_TAG=%s, want event-driven-bayes-<name>:%s", name, s.Image, tag, tag)
+		}
+	}
+	values := readFile(t, filepath.Join(root, "charts/event-driven-bayes/values.yaml"))
+	skaffold := readFile(t, filepath.Join(root, "skaffold.yaml"))
+	for name, repo := range serviceImages {
+		if got, _, _ := strings.Cut(service(t, p, name).Image, ":"); got != repo {
+			t.Errorf("%s: image repository %s, want %s (the chart's and skaffold's)", name, got, repo)
+		}
+		q := regexp.QuoteMeta(repo)
+		if !regexp.MustCompile(`(?m)^\s+repository:\s*` + q + `\s*$`).MatchString(values) {
+			t.Errorf("charts/event-driven-bayes/values.yaml has no image repository %s, which compose builds for %s", repo, name)
+		}
+		if !regexp.MustCompile(`(?m)^\s*-\s*image:\s*` + q + `\s*$`).MatchString(skaffold) {
+			t.Errorf("skaffold.yaml builds no artifact %s, which compose builds for %s", repo, name)
+		}
+	}
+}
+
 // TestComposeFileMountsExist: the files compose mounts into Prometheus and
 // Grafana are in the repository, so `docker compose up` on a fresh clone
 // does not create empty directories in their place.

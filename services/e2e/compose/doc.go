@@ -14,5 +14,8 @@
 // `make e2e-compose` from the version pinned in tools/go.mod); without them
 // it is skipped, unless EDB_REQUIRE_DOCKER=1, when it fails.
 //
-// healthcheck/ is the small program the images use as their health check.
+// standin/ makes those stand-ins (the kind test uses them too), and
+// cmd/standins prints their names as GO_IMAGE=, RUNTIME_IMAGE= and
+// REDIS_IMAGE= lines for a script or make. healthcheck/ is the small
+// program the images use as their health check.
 package compose

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/e2e/compose/standin"
 )
 
 // The stack test's budget: a cold build downloads modules and compiles
@@ -59,7 +62,10 @@ func TestComposeStack(t *testing.T) {
 	}
 
 	root := repoRoot(t)
-	imgs := standinImages(ctx, t)
+	imgs, err := standin.Ensure(ctx, slog.New(slog.NewTextHandler(t.Output(), nil)), standin.FromEnv(os.Getenv))
+	if err != nil {
+		t.Fatal(err)
+	}
 	project := fmt.Sprintf("edb-e2e-%d-%d", os.Getpid(), time.Now().Unix()%100000)
 	graphs := filepath.Join(t.TempDir(), "graphs")
 	if err := os.Mkdir(graphs, 0o755); err != nil {
@@ -68,8 +74,7 @@ func TestComposeStack(t *testing.T) {
 	apiPort, bayesPort := freePort(t), freePort(t)
 	s := &stack{
 		t: t, root: root, project: project, cmd: composeCmd,
-		env: append(os.Environ(),
-			"GO_IMAGE="+imgs.goImage, "RUNTIME_IMAGE="+imgs.runtime, "REDIS_IMAGE="+imgs.redis,
+		env: append(append(os.Environ(), imgs.Env()...),
 			"IMAGE_TAG="+project, "GRAPHS_HOST_DIR="+graphs, "REDIS_CONTAINER_NAME="+project+"-redis",
 			"API_PORT="+strconv.Itoa(apiPort), "BAYES_PORT="+strconv.Itoa(bayesPort),
 		),
@@ -131,7 +136,7 @@ func TestComposeStack(t *testing.T) {
 // images are the two images this project builds, tagged with its name so
 // that runs beside each other do not swap images under one another.
 func (s *stack) images() []string {
-	return []string{"event-driven-bayes/api:" + s.project, "event-driven-bayes/bayes:" + s.project}
+	return []string{"event-driven-bayes-api:" + s.project, "event-driven-bayes-bayes:" + s.project}
 }
 
 // stack is one compose project of the test.
