@@ -3,7 +3,7 @@
 # lacks and then runs exactly that.
 
 SHELL       := /bin/bash
-MODULES     := services/events services/platform services/api services/bayes services/e2e k8s/charttest
+MODULES     := services/events services/platform services/api services/bayes services/e2e k8s/charttest k8s/node k8s/kindtest
 GO          ?= go
 GOFLAGS_RACE := -race -count=1
 BIN         := bin
@@ -61,21 +61,31 @@ e2e-compose: compose-cli
 		$(GO) test -count=1 -v -timeout 25m ./...
 
 ## images: build the api and bayes images with docker compose
-## (event-driven-bayes/api:dev, event-driven-bayes/bayes:dev)
+## (event-driven-bayes-api:dev, event-driven-bayes-bayes:dev, the names the chart uses)
 images:
 	docker compose build bayes-subscriber api-publisher
 
 ## ---- Kubernetes on kind (charts/event-driven-bayes, k8s/, skaffold.yaml) ----
 ## kind and helm are Go tools pinned in k8s/tools/go.mod (`go tool kind`,
-## `go tool helm`); kubectl, docker and skaffold come from the user's machine.
+## `go tool helm`); the node image and kubectl are built here from the Go
+## module proxy (k8s/node); docker and skaffold come from the user's machine.
 KIND          := $(GO) tool kind
 HELM          := $(GO) tool helm
 K8S_CLUSTER   := event-driven-bayes
 K8S_NS        := event-driven-bayes
 K8S_CHART     := charts/event-driven-bayes
 K8S_TOOLS_BIN := $(CURDIR)/$(BIN)/k8s
+KIND_NODE_CACHE ?= $(CURDIR)/.cache/kind-node
+# The node image `make kind-image` builds (k8s/node/build.sh). Empty: the
+# image pinned in k8s/kind-config.yaml, pulled by kind (needs a registry).
+KIND_NODE_IMAGE ?= event-driven-bayes/kind-node:v1.34.0
+# kubectl v1.34.0 from the node build when it exists, else the user's.
+KUBECTL       ?= $(if $(wildcard $(KIND_NODE_CACHE)/bin/kubectl),$(KIND_NODE_CACHE)/bin/kubectl,kubectl)
+export KIND_NODE_CACHE
 # kube-prometheus-stack: Prometheus, Grafana and the ServiceMonitor CRD; the
-# same pin and settings as the monitoring release in skaffold.yaml.
+# same pin and settings as the monitoring profile in skaffold.yaml. Off by
+# default (MONITORING=1 turns it on): it is pulled from the internet.
+MONITORING    ?=
 KPS_VERSION   := 77.0.0
 KPS_FLAGS     := --repo https://prometheus-community.github.io/helm-charts --version $(KPS_VERSION) \
 	--namespace monitoring --create-namespace --wait --timeout 10m \
@@ -86,27 +96,40 @@ KPS_FLAGS     := --repo https://prometheus-community.github.io/helm-charts --ver
 # A new tag per `make deploy`, so the pods roll to the images just built.
 K8S_TAG       := dev-$(shell date +%Y%m%d%H%M%S)
 
-.PHONY: kind-up deploy dev port-forward kind-down chart-test helm-lint k8s-tools
+.PHONY: kind-image kind-up deploy dev port-forward kind-down e2e-kind chart-test helm-lint k8s-tools
 
-## kind-up: create the kind cluster of k8s/kind-config.yaml (idempotent);
-## ./graphs is mounted into the node and made writable for bayes (uid 65532)
-kind-up:
+## kind-image: build the kind node image (Kubernetes v1.34.0 from the Go
+## module proxy, Debian root filesystem, component images preloaded);
+## skips every step whose inputs did not change. About 25 min cold.
+kind-image:
+	k8s/node/engine.sh ensure
+	NODE_IMAGE=$(KIND_NODE_IMAGE) k8s/node/build.sh
+
+## kind-up: create the kind cluster of k8s/kind-config.yaml (idempotent) from
+## the local node image; ./graphs is mounted into the node and made writable
+## for bayes (uid 65532)
+kind-up: $(if $(KIND_NODE_IMAGE),kind-image)
+	k8s/node/engine.sh ensure
 	mkdir -p graphs && chmod a+rwx graphs
 	@if $(KIND) get clusters 2>/dev/null | grep -qx '$(K8S_CLUSTER)'; then \
 		echo "kind cluster $(K8S_CLUSTER) exists"; \
 	else \
-		$(KIND) create cluster --config k8s/kind-config.yaml --wait 120s; \
+		start=$$(date +%s); \
+		$(KIND) create cluster --config k8s/kind-config.yaml $(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE)) --wait 180s && \
+		echo "kind cluster $(K8S_CLUSTER): Ready in $$(( $$(date +%s) - start )) s"; \
 	fi
 
-## deploy: without skaffold: build both images, load them into kind, install
-## kube-prometheus-stack, then the chart with charts/.../values-kind.yaml
+## deploy: without skaffold: build both images, load them into kind, then
+## install the chart with charts/.../values-kind.yaml (MONITORING=1 also
+## installs kube-prometheus-stack first and turns the ServiceMonitor on)
 deploy:
 	docker build -f Dockerfile.api -t event-driven-bayes-api:$(K8S_TAG) .
 	docker build -f Dockerfile.bayes -t event-driven-bayes-bayes:$(K8S_TAG) .
 	$(KIND) load docker-image --name $(K8S_CLUSTER) event-driven-bayes-api:$(K8S_TAG) event-driven-bayes-bayes:$(K8S_TAG)
-	$(HELM) upgrade --install monitoring kube-prometheus-stack --kube-context kind-$(K8S_CLUSTER) $(KPS_FLAGS)
+	$(if $(MONITORING),$(HELM) upgrade --install monitoring kube-prometheus-stack --kube-context kind-$(K8S_CLUSTER) $(KPS_FLAGS))
 	$(HELM) upgrade --install event-driven-bayes $(K8S_CHART) --kube-context kind-$(K8S_CLUSTER) \
 		--namespace $(K8S_NS) --create-namespace -f $(K8S_CHART)/values-kind.yaml \
+		$(if $(MONITORING),--set metrics.serviceMonitor.enabled=true) \
 		--set api.image.tag=$(K8S_TAG) --set bayes.image.tag=$(K8S_TAG) --wait --timeout 5m
 
 ## k8s-tools: build the pinned kind and helm into bin/k8s, for skaffold,
@@ -118,23 +141,38 @@ k8s-tools:
 		-o $(K8S_TOOLS_BIN)/helm helm.sh/helm/v3/cmd/helm
 
 ## dev: skaffold dev on the kind cluster: rebuild, redeploy and port-forward
-## (api :8000, bayes :8001, Grafana :3000) on every change
+## (api :8000, bayes :8001) on every change; `make dev SKAFFOLD_FLAGS=-pmonitoring`
+## adds kube-prometheus-stack and Grafana :3000
+SKAFFOLD_FLAGS ?=
 dev: k8s-tools
 	@command -v skaffold >/dev/null || { echo "skaffold not found: install it (README, Kubernetes on kind)"; exit 1; }
-	PATH="$(K8S_TOOLS_BIN):$$PATH" skaffold dev --port-forward --kube-context kind-$(K8S_CLUSTER)
+	PATH="$(K8S_TOOLS_BIN):$$PATH" skaffold dev --port-forward --kube-context kind-$(K8S_CLUSTER) $(SKAFFOLD_FLAGS)
 
-## port-forward: api :8000, bayes :8001 and Grafana :3000 until Ctrl-C (the
-## kind NodePorts 30800, 30801 and 30300 work without it)
+## port-forward: api :8000 and bayes :8001 (and Grafana :3000 with
+## MONITORING=1) until Ctrl-C; the kind NodePorts 30800 and 30801 work
+## without it
 port-forward:
 	@trap 'kill $$(jobs -p) 2>/dev/null' INT TERM EXIT; \
-	kubectl --context kind-$(K8S_CLUSTER) -n $(K8S_NS) port-forward svc/event-driven-bayes-api 8000:8000 & \
-	kubectl --context kind-$(K8S_CLUSTER) -n $(K8S_NS) port-forward svc/event-driven-bayes-bayes 8001:8001 & \
-	kubectl --context kind-$(K8S_CLUSTER) -n monitoring port-forward svc/monitoring-grafana 3000:80 & \
+	$(KUBECTL) --context kind-$(K8S_CLUSTER) -n $(K8S_NS) port-forward svc/event-driven-bayes-api 8000:8000 & \
+	$(KUBECTL) --context kind-$(K8S_CLUSTER) -n $(K8S_NS) port-forward svc/event-driven-bayes-bayes 8001:8001 & \
+	$(if $(MONITORING),$(KUBECTL) --context kind-$(K8S_CLUSTER) -n monitoring port-forward svc/monitoring-grafana 3000:80 &) \
 	wait
 
-## kind-down: delete the kind cluster (./graphs on the host stays)
+## kind-down: delete the kind cluster and check nothing of it is left
+## (./graphs on the host stays)
 kind-down:
-	$(KIND) delete cluster --name $(K8S_CLUSTER)
+	k8s/node/down.sh $(K8S_CLUSTER) $(KIND)
+
+## e2e-kind: the whole Kubernetes path on a real cluster: kind-up, images
+## built from stand-ins and loaded, helm install, every pod Ready, then
+## through port-forward the README's journey, the Redis pod deleted, a bayes
+## pod deleted under load, helm upgrade under load, helm test; then
+## kind-down. KEEP_CLUSTER=1 leaves the cluster up afterwards.
+e2e-kind: kind-up k8s-tools
+	@rc=0; cd k8s/kindtest && KIND_CLUSTER=$(K8S_CLUSTER) KUBECTL=$(KUBECTL) \
+		KIND=$(K8S_TOOLS_BIN)/kind HELM=$(K8S_TOOLS_BIN)/helm EDB_REQUIRE_KIND=1 \
+		$(GO) test -count=1 -v -timeout 40m ./... || rc=$$?; \
+	cd $(CURDIR); if [ -z "$(KEEP_CLUSTER)" ]; then $(MAKE) --no-print-directory kind-down || rc=1; fi; exit $$rc
 
 ## chart-test: render the chart with the Helm SDK and check it strictly, plus
 ## kind-config.yaml and skaffold.yaml (no cluster needed; part of make test)

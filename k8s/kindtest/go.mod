@@ -1,0 +1,3 @@
+module github.com/event-driven-bayes/event-driven-bayes/k8s/kindtest
+
+go 1.26.0
