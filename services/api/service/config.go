@@ -45,6 +45,12 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight requests may take to finish
 	// after SIGTERM (SHUTDOWN_TIMEOUT).
 	ShutdownTimeout time.Duration
+	// ShutdownDrain is how long the api goes on serving after SIGTERM, with
+	// /readyz failing and every answer closing its connection, before it
+	// stops accepting (SHUTDOWN_DRAIN, default 0: stop at once). Behind a
+	// load balancer it moves keep-alive clients to other replicas without
+	// a failed request.
+	ShutdownDrain time.Duration
 	// MaxRequestBytes is the largest request body accepted; larger gets 413
 	// (MAX_REQUEST_BYTES).
 	MaxRequestBytes int
@@ -73,6 +79,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		PublishTimeout:  r.Duration("PUBLISH_TIMEOUT", DefaultPublishTimeout, 10*time.Millisecond, 10*time.Second),
 		LogLevel:        r.OneOf("LOG_LEVEL", DefaultLogLevel, logging.Levels...),
 		ShutdownTimeout: r.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, 100*time.Millisecond, 5*time.Minute),
+		ShutdownDrain:   r.Duration("SHUTDOWN_DRAIN", 0, 0, time.Minute),
 		MaxRequestBytes: r.Int("MAX_REQUEST_BYTES", DefaultMaxRequestBytes, 1, 64<<20),
 		RateLimit:       r.Int("RATE_LIMIT", DefaultRateLimit, 0, 10_000_000),
 	}

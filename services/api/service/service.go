@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -114,7 +115,8 @@ func newApplication(client redis.Cmdable, pub command.Publisher, specs command.S
 }
 
 // Run serves the api on cfg.Port until ctx is cancelled (SIGTERM in main),
-// then stops accepting, lets in-flight requests finish within
+// then drains for cfg.ShutdownDrain (still serving, not ready, closing each
+// connection after its answer), stops accepting, lets in-flight requests finish within
 // cfg.ShutdownTimeout and closes Redis. It returns nil after a clean
 // shutdown and an error if the server could not start or failed.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
@@ -130,8 +132,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	defer cleanup()
 
+	var draining atomic.Bool
 	server := httpapi.New(application, httpapi.Options{
 		AppName: Name, Stream: cfg.Stream,
+		Draining:       &draining,
 		Metrics:        httpapi.NewHTTPMetrics(reg),
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Tracing:        tracing.Enabled,
@@ -164,6 +168,17 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	case <-ctx.Done():
 	}
 
+	if cfg.ShutdownDrain > 0 {
+		logger.Info("draining", slog.Duration("for", cfg.ShutdownDrain))
+		draining.Store(true)
+		drain := time.NewTimer(cfg.ShutdownDrain)
+		select {
+		case err := <-served:
+			drain.Stop()
+			return fmt.Errorf("serving http: %w", err)
+		case <-drain.C:
+		}
+	}
 	logger.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
 	shutdownErr := server.ShutdownWithTimeout(cfg.ShutdownTimeout)
 	// Wait for the serving goroutine, which is ours. After a clean shutdown

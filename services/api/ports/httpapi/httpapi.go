@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/contrib/otelfiber/v2"
@@ -49,6 +50,11 @@ type Options struct {
 	// CORSOrigins, when not empty, are the browser origins allowed to call
 	// the api from another site ("*": any).
 	CORSOrigins []string
+	// Draining, when set and true, means the api is about to stop: every
+	// answer closes its connection, so a keep-alive client opens its next
+	// one elsewhere instead of writing into a socket the shutdown closes,
+	// and /readyz answers 503.
+	Draining *atomic.Bool
 }
 
 // Defaults for Options. The write timeout must exceed the publish timeout,
@@ -123,6 +129,14 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 		BodyLimit:    opts.Limits.MaxBodyBytes,
 		ErrorHandler: errorHandler(logger),
 	})
+	if opts.Draining != nil {
+		f.Use(func(c *fiber.Ctx) error {
+			if opts.Draining.Load() {
+				c.Context().SetConnectionClose()
+			}
+			return c.Next()
+		})
+	}
 	if opts.Metrics != nil {
 		f.Use(opts.Metrics.middleware)
 	}
@@ -156,7 +170,7 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 		f.Get("/metrics", adaptor.HTTPHandler(opts.MetricsHandler))
 	}
 
-	s := server{app: application, stream: opts.Stream}
+	s := server{app: application, stream: opts.Stream, draining: opts.Draining}
 	f.Get("/healthz", s.healthz)
 	f.Get("/readyz", s.readyz)
 	// Add(GET) rather than Get: Fiber's Get also registers HEAD, and a HEAD
@@ -193,8 +207,9 @@ func jsonForUnknownMethods(f *fiber.App) {
 }
 
 type server struct {
-	app    app.Application
-	stream string
+	app      app.Application
+	stream   string
+	draining *atomic.Bool
 }
 
 // recordObservation answers 201 only after the event is stored, so a client
@@ -311,6 +326,9 @@ func (s server) healthz(c *fiber.Ctx) error {
 }
 
 func (s server) readyz(c *fiber.Ctx) error {
+	if s.draining != nil && s.draining.Load() {
+		return apperr.New(apperr.Unavailable, "shutting down")
+	}
 	if err := s.app.Queries.Readiness.Handle(c.UserContext()); err != nil {
 		return err
 	}

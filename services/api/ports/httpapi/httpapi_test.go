@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,6 +212,42 @@ func TestHealth(t *testing.T) {
 			t.Fatalf("readyz body %s, want a JSON error", r.raw)
 		}
 	})
+}
+
+// While draining (SHUTDOWN_DRAIN) the api still answers, but every answer
+// closes its connection and readiness fails, so load balancers and
+// keep-alive clients move on before the listener closes.
+func TestDraining(t *testing.T) {
+	var draining atomic.Bool
+	pub := &fakePublisher{}
+	addr := serve(t, newServerWith(t, pub, fakePinger{}, httpapi.Options{AppName: "api-test", Stream: "update_model", Draining: &draining}))
+	client := &http.Client{Transport: &http.Transport{}}
+	get := func(path string) *http.Response {
+		t.Helper()
+		resp, err := client.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if r := get("/update_model/w"); r.StatusCode != http.StatusCreated || r.Close {
+		t.Fatalf("before draining: %d, close %v; want 201 on a kept-alive connection", r.StatusCode, r.Close)
+	}
+	if r := get("/readyz"); r.StatusCode != http.StatusOK {
+		t.Fatalf("readyz before draining = %d", r.StatusCode)
+	}
+	draining.Store(true)
+	if r := get("/update_model/w"); r.StatusCode != http.StatusCreated || !r.Close {
+		t.Fatalf("draining: %d, close %v; want 201 with Connection: close", r.StatusCode, r.Close)
+	}
+	if n := len(pub.published()); n != 2 {
+		t.Fatalf("%d observations published, want both", n)
+	}
+	if r := get("/readyz"); r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while draining = %d, want 503", r.StatusCode)
+	}
 }
 
 // Fiber rejects methods it does not know before any handler runs; the answer
