@@ -21,20 +21,13 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 )
 
-// The environment each binary reads, pinned here from
-// services/{api,bayes}/service/config.go and platform/redisconf (and the
-// standard OpenTelemetry variables the SDK reads). A chart variable outside
-// its binary's list is a typo or a setting that does nothing.
+// The environment each binary reads is scanned from its sources
+// (binaryVars, env_test.go); the standard OpenTelemetry variables the chart
+// sets are read by the SDK instead, so they are pinned here. A chart
+// variable outside these is a typo or a setting that does nothing.
 var (
-	redisVars = []string{"REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_USERNAME", "REDIS_PASSWORD", "REDIS_STREAM"}
-	otelVars  = []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_RESOURCE_ATTRIBUTES"}
+	otelVars = []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_RESOURCE_ATTRIBUTES"}
 
-	binaryEnv = map[string][]string{
-		"api": concat([]string{"PORT", "PUBLISH_TIMEOUT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "CORS_ALLOW_ORIGINS"}, redisVars, otelVars),
-		"bayes": concat([]string{"PORT", "REDIS_CHANNEL", "CONSUMER_NAME", "BATCH_SIZE", "CLAIM_MIN_IDLE",
-			"CLAIM_INTERVAL", "TRIM_INTERVAL", "STALE_CONSUMER_AFTER", "GRAPHS_DIR", "GRAPHS_KEEP",
-			"GRID_POINTS", "PRIOR", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "API_PUBLIC_URL", "MODEL_METRICS_LIMIT"}, redisVars, otelVars),
-	}
 	// Helper variables the binaries do not read: they exist only to be
 	// expanded as $(NAME) in a later variable, which the test checks.
 	expansionOnlyVars = []string{"K8S_POD_NAME"}
@@ -58,8 +51,12 @@ func valueSets(t *testing.T) map[string]renderOpts {
 api:
   replicas: 3
   image: {repository: registry.example.com/edb/api, tag: "1.2.3"}
+  extraEnv:
+    - name: GOMEMLIMIT
+      valueFrom: {resourceFieldRef: {resource: limits.memory}}
 bayes:
   replicas: 3
+  extraEnv: [{name: TZ, value: UTC}]
   image:
     repository: registry.example.com/edb/bayes
     tag: "1.2.3@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -93,6 +90,7 @@ func TestInvariants(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := render(t, opts)
 			t.Run("workloads", func(t *testing.T) { checkWorkloads(t, r) })
+			t.Run("rolls", func(t *testing.T) { checkRolls(t, r) })
 			t.Run("selectors", func(t *testing.T) { checkSelectors(t, r) })
 			t.Run("services", func(t *testing.T) { checkServices(t, r) })
 			t.Run("env", func(t *testing.T) { checkEnv(t, r) })
@@ -146,14 +144,19 @@ func checkWorkloads(t *testing.T, r *release) {
 			t.Errorf("StatefulSet %s: governing Service %s does not select its pods", s.Name, svc.Name)
 		}
 	}
-	// The binaries get SHUTDOWN_TIMEOUT to finish; the kubelet must wait longer.
+	// The kubelet's grace period covers the preStop sleep, then the api's
+	// drain (SHUTDOWN_DRAIN) and the shutdown itself (SHUTDOWN_TIMEOUT):
+	// it must outlast them all.
 	for _, comp := range []string{"api", "bayes"} {
 		w := r.component(t, comp)
 		c := container(t, w.template.Spec, comp)
-		d := envDuration(t, c, "SHUTDOWN_TIMEOUT")
+		stop := preStopSleep(c) + envDuration(t, c, "SHUTDOWN_TIMEOUT")
+		if envVar(c, "SHUTDOWN_DRAIN") != nil {
+			stop += envDuration(t, c, "SHUTDOWN_DRAIN")
+		}
 		grace := time.Duration(deref(w.template.Spec.TerminationGracePeriodSeconds, 30)) * time.Second
-		if grace <= d {
-			t.Errorf("%s: terminationGracePeriodSeconds %v is not above SHUTDOWN_TIMEOUT %v", comp, grace, d)
+		if grace <= stop {
+			t.Errorf("%s: terminationGracePeriodSeconds %v is not above preStop + SHUTDOWN_DRAIN + SHUTDOWN_TIMEOUT = %v", comp, grace, stop)
 		}
 		// Service links would inject variables such as <SVC>_PORT=tcp://...
 		// into the binaries' environment.
@@ -161,6 +164,55 @@ func checkWorkloads(t *testing.T, r *release) {
 			t.Errorf("%s: enableServiceLinks is not false", comp)
 		}
 	}
+}
+
+// checkRolls: a rolling update must not fail requests. The api never runs
+// fewer ready pods than wanted, a new pod counts only after staying ready a
+// while, and a stopping pod keeps serving (preStop sleep) while it leaves
+// the Service's endpoints.
+func checkRolls(t *testing.T, r *release) {
+	var api *appsv1.Deployment
+	for _, d := range r.deployments {
+		if d.Labels["app.kubernetes.io/component"] == "api" {
+			api = d
+		}
+	}
+	if api == nil {
+		t.Fatal("no api Deployment")
+	}
+	ru := api.Spec.Strategy.RollingUpdate
+	if api.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType || ru == nil || ru.MaxUnavailable == nil || ru.MaxUnavailable.IntValue() != 0 || ru.MaxSurge == nil || ru.MaxSurge.IntValue() < 1 {
+		t.Errorf("api strategy %+v, want RollingUpdate with maxUnavailable 0 and maxSurge >= 1", api.Spec.Strategy)
+	}
+	if want := intValue(t, r, "api.minReadySeconds"); api.Spec.MinReadySeconds != int32(want) {
+		t.Errorf("api minReadySeconds %d, want api.minReadySeconds %d", api.Spec.MinReadySeconds, want)
+	}
+	// A new pod must pass more than one readiness probe before it counts.
+	if c := container(t, api.Spec.Template.Spec, "api"); c.ReadinessProbe != nil && api.Spec.MinReadySeconds > 0 && api.Spec.MinReadySeconds <= c.ReadinessProbe.PeriodSeconds {
+		t.Errorf("api minReadySeconds %d is not above the readiness period %ds: a pod counts after a single probe", api.Spec.MinReadySeconds, c.ReadinessProbe.PeriodSeconds)
+	}
+	if want := intValue(t, r, "bayes.minReadySeconds"); r.statefulSet(t, "bayes").Spec.MinReadySeconds != int32(want) {
+		t.Errorf("bayes minReadySeconds %d, want bayes.minReadySeconds %d", r.statefulSet(t, "bayes").Spec.MinReadySeconds, want)
+	}
+	for _, comp := range []string{"api", "bayes"} {
+		c := container(t, r.component(t, comp).template.Spec, comp)
+		want := time.Duration(intValue(t, r, comp+".preStopSleepSeconds")) * time.Second
+		if got := preStopSleep(c); got != want {
+			t.Errorf("%s: preStop sleep %v, want %s.preStopSleepSeconds %v", comp, got, comp, want)
+		}
+		// The images are distroless: only the kubelet's own sleep works.
+		if c.Lifecycle != nil && c.Lifecycle.PreStop != nil && (c.Lifecycle.PreStop.Exec != nil || c.Lifecycle.PreStop.HTTPGet != nil) {
+			t.Errorf("%s: preStop %+v is not a sleep action", comp, c.Lifecycle.PreStop)
+		}
+	}
+}
+
+// preStopSleep is the container's preStop sleep, 0 if it has none.
+func preStopSleep(c *corev1.Container) time.Duration {
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		return 0
+	}
+	return time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
 }
 
 func checkSelectors(t *testing.T, r *release) {
@@ -236,12 +288,13 @@ func checkEnv(t *testing.T, r *release) {
 		w := r.component(t, comp)
 		c := container(t, w.template.Spec, comp)
 		defined := map[string]bool{}
+		known := concat(binaryVars(t, comp), otelVars, expansionOnlyVars, extraEnvNames(r, comp))
 		for _, e := range c.Env {
 			if defined[e.Name] {
 				t.Errorf("%s: %s is set twice", comp, e.Name)
 			}
-			if !slices.Contains(binaryEnv[comp], e.Name) && !slices.Contains(expansionOnlyVars, e.Name) {
-				t.Errorf("%s: env %s is not read by the %s binary (pinned list: %v)", comp, e.Name, comp, binaryEnv[comp])
+			if !slices.Contains(known, e.Name) {
+				t.Errorf("%s: env %s is not read by the %s binary (its config reads %v)", comp, e.Name, comp, binaryVars(t, comp))
 			}
 			// $(NAME) expands only variables defined earlier in the list.
 			for _, m := range regexp.MustCompile(`\$\(([A-Z0-9_]+)\)`).FindAllStringSubmatch(e.Value, -1) {
@@ -793,11 +846,40 @@ func checkTracing(t *testing.T, r *release) {
 }
 
 func checkNotes(t *testing.T, r *release) {
-	for _, want := range []string{"port-forward svc/" + fullname(r) + "-api", "curl -X POST localhost:", "/update_model/w", "/model", "-n " + r.namespace,
+	for _, want := range []string{"port-forward svc/" + fullname(r) + "-api", "port-forward svc/" + fullname(r) + "-bayes",
+		"curl -X POST localhost:", "/update_model/w", "/model", "-n " + r.namespace,
 		"redis-cli --user edb-admin", "secret " + passwordSecretName(r) + " -o jsonpath='{.data.admin-password}'"} {
 		if !strings.Contains(r.notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, r.notes)
 		}
+	}
+	// Every command it prints names a rendered Service and one of its ports,
+	// and the local ports are the ones the curl lines use.
+	forwards := regexp.MustCompile(`port-forward svc/(\S+) (\d+):(\d+)`).FindAllStringSubmatch(r.notes, -1)
+	if len(forwards) != 2 {
+		t.Errorf("NOTES.txt has %d port-forward commands, want 2 (api and bayes)", len(forwards))
+	}
+	local := map[string]string{}
+	for _, m := range forwards {
+		svc := r.service(m[1])
+		remote, _ := strconv.Atoi(m[3])
+		if svc == nil || !slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return int(p.Port) == remote }) {
+			t.Errorf("NOTES.txt forwards %s:%s, which is not a rendered Service port", m[1], m[3])
+			continue
+		}
+		local[svc.Labels["app.kubernetes.io/component"]] = m[2]
+	}
+	for comp, port := range local {
+		verb := map[string]string{"api": "curl -X POST localhost:", "bayes": "curl localhost:"}[comp]
+		if !strings.Contains(r.notes, verb+port+"/") {
+			t.Errorf("NOTES.txt forwards %s to local port %s but its commands do not use it", comp, port)
+		}
+	}
+	if boolValue(t, r, "tests.enabled") && !strings.Contains(r.notes, "helm test "+r.name+" -n "+r.namespace) {
+		t.Errorf("NOTES.txt does not say how to run helm test")
+	}
+	if strings.Contains(r.notes, "<no value>") {
+		t.Errorf("NOTES.txt prints <no value>:\n%s", r.notes)
 	}
 }
 
@@ -891,6 +973,16 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		"redis: {auth: {existingSecret: Redis_Credentials}}",
 		"bayes: {claimMinIdle: 30}",
 		"unknownTopLevel: 1",
+		"api: {extraEnv: [{value: x}]}",
+		"api: {extraEnv: [{name: X, valuefrom: {fieldRef: {fieldPath: metadata.name}}}]}",
+		"redis: {extraEnv: {TZ: UTC}}",
+		"api: {preStopSleepSeconds: -1}",
+		"api: {rateLimit: -1}",
+		"api: {maxRequestBytes: 0}",
+		"api: {shutdownDrain: 3}",
+		"bayes: {graphsMinInterval: 500}",
+		"bayes: {livePollInterval: fast}",
+		"tests: {enable: true}",
 	} {
 		if _, _, err := renderRaw(t, renderOpts{values: valuesFrom(t, bad)}); err == nil {
 			t.Errorf("values %q rendered; want a schema error", bad)
@@ -943,20 +1035,12 @@ func TestDashboardConfigMap(t *testing.T) {
 	}
 }
 
-// The names pinned above are still the ones the Go code reads: a rename in
-// config.go fails here, not on a cluster.
-func TestPinnedEnvMatchesSources(t *testing.T) {
-	for bin, names := range binaryEnv {
+// The probe paths pinned above are still served: a rename fails here, not
+// on a cluster.
+func TestPinnedProbePathsMatchSources(t *testing.T) {
+	for bin, paths := range servedProbePaths {
 		src := goSources(t, "services/"+bin, "services/platform")
-		for _, n := range names {
-			if strings.HasPrefix(n, "OTEL_") {
-				continue // read by the OpenTelemetry SDK, not by our code
-			}
-			if !strings.Contains(src, `"`+n+`"`) {
-				t.Errorf("%s: %s is pinned in the test but no longer appears in its sources", bin, n)
-			}
-		}
-		for _, p := range servedProbePaths[bin] {
+		for _, p := range paths {
 			if !strings.Contains(src, p+`"`) {
 				t.Errorf("%s: probe path %s is not in its sources", bin, p)
 			}
@@ -965,6 +1049,22 @@ func TestPinnedEnvMatchesSources(t *testing.T) {
 }
 
 // helpers
+
+// extraEnvNames are the names a value set adds with <comp>.extraEnv: the
+// user's own variables, not the binary's.
+func extraEnvNames(r *release, comp string) []string {
+	v, _ := lookupValue(r.values, comp+".extraEnv")
+	list, _ := v.([]any)
+	var names []string
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			if n, ok := m["name"].(string); ok {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
+}
 
 func concat(lists ...[]string) []string {
 	var out []string

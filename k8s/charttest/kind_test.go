@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -130,4 +132,58 @@ func asInt(v any) (int, bool) {
 		return int(n), n == float64(int(n))
 	}
 	return 0, false
+}
+
+// The kind values work without anything installed first (no ServiceMonitor,
+// whose CRD only kube-prometheus-stack brings), and the live page works from
+// both ways the docs open it: the port-forwards (NOTES.txt, skaffold, make
+// port-forward) and kind's NodePort.
+func TestKindValues(t *testing.T) {
+	r := render(t, renderOpts{name: "event-driven-bayes", namespace: "event-driven-bayes", values: valuesFile(t, kindValuesFile)})
+	if len(r.serviceMonitors) != 0 {
+		t.Errorf("values-kind.yaml renders a ServiceMonitor: the install would fail without kube-prometheus-stack")
+	}
+	if v, ok := lookupValue(valuesFile(t, kindValuesFile), "metrics.serviceMonitor.enabled"); ok && v == true {
+		t.Errorf("values-kind.yaml turns the ServiceMonitor on")
+	}
+
+	// The local ports skaffold forwards each Service to.
+	skaffoldLocal := map[string]int{}
+	for _, pf := range loadSkaffold(t).PortForward {
+		skaffoldLocal[pf.ResourceName] = pf.LocalPort
+	}
+	apiLocal, bayesLocal := skaffoldLocal[fullname(r)+"-api"], skaffoldLocal[fullname(r)+"-bayes"]
+	if apiLocal == 0 || bayesLocal == 0 {
+		t.Fatalf("skaffold.yaml does not forward api and bayes: %v", skaffoldLocal)
+	}
+	bayesNode := r.service(fullname(r) + "-bayes").Spec.Ports[0].NodePort
+
+	api := container(t, r.component(t, "api").template.Spec, "api")
+	origins := strings.Split(envValue(api, "CORS_ALLOW_ORIGINS"), ",")
+	for _, port := range []int{bayesLocal, int(bayesNode)} {
+		for _, host := range []string{"localhost", "127.0.0.1"} {
+			if o := "http://" + host + ":" + strconv.Itoa(port); !slices.Contains(origins, o) {
+				t.Errorf("CORS_ALLOW_ORIGINS %v lacks %s: the live page opened there could not post", origins, o)
+			}
+		}
+	}
+	bayes := container(t, r.component(t, "bayes").template.Spec, "bayes")
+	if got, want := envValue(bayes, "API_PUBLIC_URL"), "http://localhost:"+strconv.Itoa(apiLocal); got != want {
+		t.Errorf("API_PUBLIC_URL=%q, want the api's port-forward %q", got, want)
+	}
+	// NOTES.txt forwards to the same local ports, and says what a page
+	// opened on the NodePort needs.
+	for _, want := range []string{
+		"port-forward svc/" + fullname(r) + "-api " + strconv.Itoa(apiLocal) + ":",
+		"port-forward svc/" + fullname(r) + "-bayes " + strconv.Itoa(bayesLocal) + ":",
+		"open http://localhost:" + strconv.Itoa(int(bayesNode)) + "/",
+		"bayes.apiPublicURL=http://localhost:30800",
+	} {
+		if !strings.Contains(r.notes, want) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", want, r.notes)
+		}
+	}
+	if strings.Contains(r.notes, "fail") {
+		t.Errorf("NOTES.txt warns with the kind values:\n%s", r.notes)
+	}
 }

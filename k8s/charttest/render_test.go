@@ -70,6 +70,7 @@ type release struct {
 	pdbs            []*policyv1.PodDisruptionBudget
 	netpols         []*networkingv1.NetworkPolicy
 	serviceMonitors []*serviceMonitor
+	pods            []*corev1.Pod // helm test hooks
 
 	notes string
 }
@@ -306,6 +307,9 @@ func (r *release) add(doc []byte) (string, error) {
 	case "networking.k8s.io/v1/NetworkPolicy":
 		o := &networkingv1.NetworkPolicy{}
 		err = into(o, func() { r.netpols = append(r.netpols, o) })
+	case "v1/Pod":
+		o := &corev1.Pod{}
+		err = into(o, func() { r.pods = append(r.pods, o) })
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		o := &serviceMonitor{}
 		err = into(o, func() { r.serviceMonitors = append(r.serviceMonitors, o) })

@@ -72,7 +72,11 @@ ensure() {
   fi
   local err
   if err=$(probe); then
-    say "privileged containers run on this engine: stock kind path"
+    if [ "$(docker info -f '{{.DefaultRuntime}}')" = edb-capshim ]; then
+      say "privileged containers run on this engine through capshim (this machine lacks: $(missing_caps))"
+    else
+      say "privileged containers run on this engine: stock kind path"
+    fi
     return 0
   fi
   if ! grep -q 'apply caps' <<<"$err"; then

@@ -152,3 +152,82 @@ failureThreshold: {{ .probe.failureThreshold }}
 {{- define "edb.graphs.claimName" -}}
 {{- default (printf "%s-graphs" (include "edb.fullname" .)) .Values.graphs.persistence.existingClaim }}
 {{- end }}
+
+{{/*
+A container's env: the chart's own entries (YAML list in .env), then the
+component's extraEnv. Call with
+(dict "component" "api" "env" (include "edb.api.env" $) "extra" $c.extraEnv).
+
+An extraEnv entry may not name a variable the chart sets, nor repeat
+another extraEnv entry: with two entries of one name the last silently wins
+(kubectl apply even merges them by name), so a value that looks set would
+not be the one the binary reads. The render fails naming the variable; the
+fix is the chart's value for it.
+*/}}
+{{- define "edb.env" -}}
+{{- $own := .env | fromYamlArray }}
+{{- $extra := .extra | default list }}
+{{- $names := dict }}
+{{- range $own }}
+{{- $_ := set $names .name "chart" }}
+{{- end }}
+{{- range $extra }}
+{{- if not (and (kindIs "map" .) .name) }}
+{{- fail (printf "%s.extraEnv: every entry needs a name (an EnvVar object such as {name: TZ, value: UTC}), got %v" $.component .) }}
+{{- end }}
+{{- if hasKey $names .name }}
+{{- if eq (get $names .name) "chart" }}
+{{- fail (printf "%s.extraEnv: %s is set by the chart already; set it through the chart's value for it (values.yaml, %s.*) instead of extraEnv" $.component .name $.component) }}
+{{- end }}
+{{- fail (printf "%s.extraEnv: %s is listed twice" $.component .name) }}
+{{- end }}
+{{- $_ := set $names .name "extraEnv" }}
+{{- end }}
+{{- concat $own $extra | toYaml }}
+{{- end }}
+
+{{/*
+Duration string (a Go duration such as 10s or 1m30s, as the schema's
+pattern allows) to seconds, a float. Sprig has no ParseDuration, but
+dateModify parses with it: the difference of two times is the duration.
+*/}}
+{{- define "edb.seconds" -}}
+{{- $t0 := now }}
+{{- $t1 := mustDateModify . $t0 }}
+{{- ($t1.Sub $t0).Seconds }}
+{{- end }}
+
+{{/*
+The kubelet's budget for stopping a pod, terminationGracePeriodSeconds,
+covers the preStop sleep and then everything after SIGTERM: the api's drain
+(shutdownDrain, where the component has one) and the shutdown itself
+(shutdownTimeout). If it ran out first, the process would be killed with
+requests in flight. Call with (dict "component" "api" "c" .Values.api).
+*/}}
+{{- define "edb.checkGrace" -}}
+{{- $c := .c }}
+{{- $drain := include "edb.seconds" ($c.shutdownDrain | default "0s") | float64 }}
+{{- $shutdown := include "edb.seconds" $c.shutdownTimeout | float64 }}
+{{- $need := addf (float64 $c.preStopSleepSeconds) $drain $shutdown }}
+{{- if le (float64 $c.terminationGracePeriodSeconds) $need }}
+{{- $parts := printf "%s.preStopSleepSeconds (%v)" .component $c.preStopSleepSeconds }}
+{{- if hasKey $c "shutdownDrain" }}
+{{- $parts = printf "%s + %s.shutdownDrain (%s)" $parts .component $c.shutdownDrain }}
+{{- end }}
+{{- fail (printf "%s.terminationGracePeriodSeconds is %v, not above %s + %s.shutdownTimeout (%s) = %vs: the kubelet would kill the process before it finished stopping; raise it above %v" .component $c.terminationGracePeriodSeconds $parts .component $c.shutdownTimeout $need $need) }}
+{{- end }}
+{{- end }}
+
+{{/*
+preStop: the kubelet's own sleep (Kubernetes >= 1.30; the images are
+distroless, no shell for `sleep`), so a terminating pod keeps serving while
+it leaves the Service's endpoints. Nothing when the sleep is 0.
+*/}}
+{{- define "edb.preStop" -}}
+{{- if gt (int .preStopSleepSeconds) 0 -}}
+lifecycle:
+  preStop:
+    sleep:
+      seconds: {{ int .preStopSleepSeconds }}
+{{- end }}
+{{- end }}
