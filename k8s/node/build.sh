@@ -156,7 +156,11 @@ image() {
   for f in "${paths[@]}"; do cp -l "$f" "$ctx/" 2>/dev/null || cp "$f" "$ctx/"; done
   printf '%s\nLABEL edb.inputs=%s\n' "$body" "$h" >"$ctx/Dockerfile"
   # The classic builder: FROM scratch with ADD of a tar, no BuildKit needed.
-  DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null
+  if ! DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >"$ctx.log" 2>&1; then
+    cat "$ctx.log" >&2
+    exit 1
+  fi
+  rm -f "$ctx.log"
   rm -rf "$ctx"
   log "image $tag: built"
 }
@@ -278,7 +282,11 @@ for r in "${images[@]}"; do
   grep -qx "$r" "$cache/preloaded.txt" || grep -qx "docker.io/$r" "$cache/preloaded.txt" ||
     { echo "preload: $r missing from the node's containerd:" >&2; cat "$cache/preloaded.txt" >&2; exit 1; }
 done
-docker exec "$node" sh -c 'pkill containerd; while pgrep -x containerd >/dev/null; do sleep 0.2; done; rm -f /var/log/containerd-preload.log'
+# Stop containerd and wait until it has exited (a zombie: sleep, PID 1
+# here, does not reap), so its database is complete before the commit.
+docker exec "$node" sh -c 'pid=$(pgrep -x containerd); kill "$pid"
+  while [ -e "/proc/$pid" ] && [ "$(awk "/^State/ {print \$2}" "/proc/$pid/status")" != Z ]; do sleep 0.2; done
+  rm -f /var/log/containerd-preload.log'
 docker commit \
   --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' --change 'CMD []' \
   --change "LABEL edb.node=$node_hash" \
