@@ -96,7 +96,7 @@ KPS_FLAGS     := --repo https://prometheus-community.github.io/helm-charts --ver
 # A new tag per `make deploy`, so the pods roll to the images just built.
 K8S_TAG       := dev-$(shell date +%Y%m%d%H%M%S)
 
-.PHONY: kind-image kind-up deploy dev port-forward kind-down e2e-kind chart-test helm-lint k8s-tools
+.PHONY: kind-image kind-up kind-base-images deploy dev port-forward kind-down e2e-kind chart-test helm-lint k8s-tools
 
 ## kind-image: build the kind node image (Kubernetes v1.34.0 from the Go
 ## module proxy, Debian root filesystem, component images preloaded);
@@ -119,12 +119,25 @@ kind-up: $(if $(KIND_NODE_IMAGE),kind-image)
 		echo "kind cluster $(K8S_CLUSTER): Ready in $$(( $$(date +%s) - start )) s"; \
 	fi
 
+## kind-base-images: the base images api and bayes build on, and the Redis
+## image the chart names, made locally where no registry can be reached
+## (services/e2e/compose/cmd/standins; GO_IMAGE, RUNTIME_IMAGE and
+## REDIS_IMAGE override them); the Redis image is loaded into kind and the
+## build arguments written to .cache/standins.env for deploy and dev
+STANDINS_ENV := $(CURDIR)/.cache/standins.env
+K8S_REDIS_IMAGE := docker.io/library/redis:7.4.6-alpine
+kind-base-images:
+	@mkdir -p $(dir $(STANDINS_ENV))
+	cd services/e2e/compose && $(GO) run ./cmd/standins -tag-redis $(K8S_REDIS_IMAGE) > $(STANDINS_ENV)
+	$(KIND) load docker-image --name $(K8S_CLUSTER) $(K8S_REDIS_IMAGE)
+
 ## deploy: without skaffold: build both images, load them into kind, then
 ## install the chart with charts/.../values-kind.yaml (MONITORING=1 also
 ## installs kube-prometheus-stack first and turns the ServiceMonitor on)
-deploy:
-	docker build -f Dockerfile.api -t event-driven-bayes-api:$(K8S_TAG) .
-	docker build -f Dockerfile.bayes -t event-driven-bayes-bayes:$(K8S_TAG) .
+deploy: kind-base-images
+	set -a && . $(STANDINS_ENV) && set +a && \
+	docker build --network host --build-arg GO_IMAGE --build-arg RUNTIME_IMAGE -f Dockerfile.api -t event-driven-bayes-api:$(K8S_TAG) . && \
+	docker build --network host --build-arg GO_IMAGE --build-arg RUNTIME_IMAGE -f Dockerfile.bayes -t event-driven-bayes-bayes:$(K8S_TAG) .
 	$(KIND) load docker-image --name $(K8S_CLUSTER) event-driven-bayes-api:$(K8S_TAG) event-driven-bayes-bayes:$(K8S_TAG)
 	$(if $(MONITORING),$(HELM) upgrade --install monitoring kube-prometheus-stack --kube-context kind-$(K8S_CLUSTER) $(KPS_FLAGS))
 	$(HELM) upgrade --install event-driven-bayes $(K8S_CHART) --kube-context kind-$(K8S_CLUSTER) \
@@ -144,9 +157,9 @@ k8s-tools:
 ## (api :8000, bayes :8001) on every change; `make dev SKAFFOLD_FLAGS=-pmonitoring`
 ## adds kube-prometheus-stack and Grafana :3000
 SKAFFOLD_FLAGS ?=
-dev: k8s-tools
+dev: k8s-tools kind-base-images
 	@command -v skaffold >/dev/null || { echo "skaffold not found: install it (README, Kubernetes on kind)"; exit 1; }
-	PATH="$(K8S_TOOLS_BIN):$$PATH" skaffold dev --port-forward --kube-context kind-$(K8S_CLUSTER) $(SKAFFOLD_FLAGS)
+	set -a && . $(STANDINS_ENV) && set +a && PATH="$(K8S_TOOLS_BIN):$$PATH" skaffold dev --port-forward --kube-context kind-$(K8S_CLUSTER) $(SKAFFOLD_FLAGS)
 
 ## port-forward: api :8000 and bayes :8001 (and Grafana :3000 with
 ## MONITORING=1) until Ctrl-C; the kind NodePorts 30800 and 30801 work

@@ -237,7 +237,15 @@ func (c *cluster) upgradeUnderLoad(t *testing.T, img images) {
 	l := startLoad(api.url("/models/"+name+"/observations"), 4)
 	l.waitAccepted(t, 200)
 	start := time.Now()
-	c.install(t, next)
+	// KIND_UPGRADE_SET (e.g. api.shutdownDrain=0s,api.preStopSleepSeconds=0)
+	// adds --set values to this upgrade: to see what the roll does to
+	// clients without one of the tools that make it clean.
+	var extra []string
+	if set := os.Getenv("KIND_UPGRADE_SET"); set != "" {
+		extra = []string{"--set", set}
+		t.Logf("upgrade with --set %s", set)
+	}
+	c.install(t, next, extra...)
 	c.waitAllReady(t, 5*time.Minute)
 	rolled := time.Since(start)
 	l.waitAccepted(t, l.accepted()+200)
