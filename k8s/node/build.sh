@@ -60,8 +60,11 @@ hash_of() {
 fresh() { [ "$(cat "$cache/stamps/$1" 2>/dev/null)" = "$2" ]; }
 stamp() { echo "$2" >"$cache/stamps/$1"; }
 
-kind_dir=$(cd "$repo/k8s/tools" && go list -m -f '{{.Dir}}' sigs.k8s.io/kind)
+# kind's own files (base image, storage manifest) come from the kind module
+# k8s/tools pins; download it if this machine has not yet.
 kind_version=$(cd "$repo/k8s/tools" && go list -m -f '{{.Version}}' sigs.k8s.io/kind)
+kind_dir=$(cd "$repo/k8s/tools" && go mod download -json "sigs.k8s.io/kind@$kind_version" | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+[ -d "$kind_dir/images/base/files" ] || { echo "kind module $kind_version: no images/base/files in '$kind_dir'" >&2; exit 1; }
 
 # ---- 1. the node's root filesystem ---------------------------------------
 rootfs_hash=$(hash_of "$DEBIAN_SUITE" "$DEBIAN_MIRROR" "$NODE_PACKAGES" "$here/rootfs.sh" "$kind_version" "$here/node/10-edb-ptp.conflist")
