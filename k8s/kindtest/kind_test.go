@@ -349,11 +349,27 @@ func (c *cluster) networkPolicy(t *testing.T) {
 	// Any answer from Redis (it refuses the disabled default user) means
 	// the connection was let through.
 	probe := `out=$(timeout 5 redis-cli -h ` + svc + ` -p 6379 ping 2>&1); case "$out" in *NOAUTH*|*PONG*|*NOPERM*|*WRONGPASS*|*ERR*) echo OPEN;; *) echo "BLOCKED: $out";; esac`
-	c.kubectl(t, "delete", "pod", "edb-netpol-probe", "--ignore-not-found", "--wait=true")
-	out, _ := c.try(3*time.Minute, c.kubectlBin, "-n", c.namespace, "run", "edb-netpol-probe", "--rm", "-i", "--restart=Never",
+	// Started detached and read from its log once it has ended: attaching
+	// with `kubectl run -i` loses the output of a pod that ends first.
+	const pod = "edb-netpol-probe"
+	c.kubectl(t, "delete", "pod", pod, "--ignore-not-found", "--wait=true")
+	c.kubectl(t, "run", pod, "--restart=Never",
 		"--image="+chartRedisImage(t, c.repo), "--image-pull-policy=IfNotPresent",
-		`--overrides={"spec":{"automountServiceAccountToken":false,"securityContext":{"runAsNonRoot":true,"runAsUser":999,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"edb-netpol-probe","image":"`+chartRedisImage(t, c.repo)+`","command":["sh","-c",`+strconv.Quote(probe)+`],"securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}`,
+		`--overrides={"spec":{"automountServiceAccountToken":false,"securityContext":{"runAsNonRoot":true,"runAsUser":999,"seccompProfile":{"type":"RuntimeDefault"}},"containers":[{"name":"`+pod+`","image":"`+chartRedisImage(t, c.repo)+`","command":["sh","-c",`+strconv.Quote(probe)+`],"securityContext":{"allowPrivilegeEscalation":false,"capabilities":{"drop":["ALL"]}}}]}}`,
 		"--command", "--", "true")
+	defer c.kubectl(t, "delete", "pod", pod, "--ignore-not-found", "--wait=false")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		phase := c.kubectl(t, "get", "pod", pod, "-o", "jsonpath={.status.phase}")
+		if phase == "Succeeded" || phase == "Failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the probe pod did not end in 2 min (phase %q)", phase)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	out := c.kubectl(t, "logs", pod)
 	policy := c.kubectl(t, "get", "networkpolicy", "-o", "name")
 	switch {
 	case strings.Contains(out, "BLOCKED"):
