@@ -20,9 +20,8 @@
 #                 containerd, tagged $NODE_IMAGE
 #
 # Every step records the hash of its inputs and is skipped, saying so, when
-# they did not change. A cold build takes about 25 minutes on 2 cores (most
-# of it compiling Kubernetes) and needs about 6 GB of disk (module and build
-# caches, the root filesystem, the images).
+# they did not change. A cold build took 23.5 minutes here on 2 cores (12 of
+# them compiling Kubernetes); see docs/kubernetes.md for the disk it needs.
 #
 # Needs: go, docker (an engine that can run a privileged container: see
 # engine.sh), debootstrap, and root (debootstrap and chroot).
@@ -150,7 +149,11 @@ image() {
   for f in "$@"; do
     if [ "${f#/}" = "$f" ]; then paths+=("$bin/$f"); else paths+=("$f"); fi
   done
-  h=$(hash_of "$body" "$(sha256sum "${paths[@]}" | cut -c1-64)")
+  # A base other than scratch is an input too: its id joins the hash.
+  local from
+  from=$(sed -n '1s/^FROM \(\S*\).*/\1/p' <<<"$body")
+  [ "$from" = scratch ] || from=$(docker image inspect -f '{{.Id}}' "$from")
+  h=$(hash_of "$body" "$from" "$(sha256sum "${paths[@]}" | cut -c1-64)")
   if [ "$(docker image inspect -f '{{index .Config.Labels "edb.inputs"}}' "$tag" 2>/dev/null)" = "$h" ]; then
     return
   fi
