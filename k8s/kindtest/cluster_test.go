@@ -131,8 +131,9 @@ func (c *cluster) waitAllReady(t *testing.T, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
+		// A finished helm test pod is not Ready, and need not be.
 		out, err := c.try(time.Minute, c.kubectlBin, "-n", c.namespace, "get", "pods",
-			"-l", "app.kubernetes.io/instance="+c.release, "-o",
+			"-l", "app.kubernetes.io/instance="+c.release, "--field-selector=status.phase!=Succeeded", "-o",
 			`jsonpath={range .items[*]}{.metadata.name} {.metadata.deletionTimestamp} {range .status.conditions[?(@.type=="Ready")]}{.status}{end}{"\n"}{end}`)
 		if err == nil && allReady(out) {
 			return

@@ -401,7 +401,7 @@ func (c *cluster) waitNewPod(t *testing.T, pod, oldUID string) {
 
 func (c *cluster) podUIDs(t *testing.T) map[string]string {
 	t.Helper()
-	out := c.kubectl(t, "get", "pods", "-l", "app.kubernetes.io/instance="+c.release,
+	out := c.kubectl(t, "get", "pods", "-l", "app.kubernetes.io/instance="+c.release+",app.kubernetes.io/component in (api,bayes,redis)",
 		"-o", `jsonpath={range .items[*]}{.metadata.name}={.metadata.uid}{"\n"}{end}`)
 	m := map[string]string{}
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
