@@ -92,7 +92,13 @@ func containsLine(s, line string) bool {
 // a failure fails the test with both outputs.
 func (c *cluster) run(t *testing.T, timeout time.Duration, name string, args ...string) string {
 	t.Helper()
-	out, err := c.try(timeout, name, args...)
+	return c.runIn(t, c.repo, timeout, name, args...)
+}
+
+// runIn is run in another folder than the repository's root.
+func (c *cluster) runIn(t *testing.T, dir string, timeout time.Duration, name string, args ...string) string {
+	t.Helper()
+	out, err := c.tryIn(dir, timeout, name, args...)
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
 	}
@@ -101,10 +107,14 @@ func (c *cluster) run(t *testing.T, timeout time.Duration, name string, args ...
 
 // try is run without failing the test.
 func (c *cluster) try(timeout time.Duration, name string, args ...string) (string, error) {
+	return c.tryIn(c.repo, timeout, name, args...)
+}
+
+func (c *cluster) tryIn(dir string, timeout time.Duration, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = c.repo
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

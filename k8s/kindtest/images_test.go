@@ -36,7 +36,7 @@ func (c *cluster) buildImages(t *testing.T) images {
 	}
 	img := images{tag: "e2e-" + time.Now().UTC().Format("20060102150405"), redis: redis}
 	for _, svc := range []string{"api", "bayes"} {
-		c.runIn(t, c.repo, 20*time.Minute, "docker", "build", "--network", "host",
+		c.run(t, 20*time.Minute, "docker", "build", "--network", "host",
 			"-f", "Dockerfile."+svc,
 			"--build-arg", "GO_IMAGE="+base["GO_IMAGE"], "--build-arg", "RUNTIME_IMAGE="+base["RUNTIME_IMAGE"],
 			"-t", "event-driven-bayes-"+svc+":"+img.tag, ".")
@@ -51,7 +51,7 @@ func (c *cluster) buildImages(t *testing.T) images {
 func (c *cluster) retag(t *testing.T, img images, tag string) images {
 	t.Helper()
 	for _, svc := range []string{"api", "bayes"} {
-		c.runIn(t, c.repo, time.Minute, "docker", "tag", "event-driven-bayes-"+svc+":"+img.tag, "event-driven-bayes-"+svc+":"+tag)
+		c.run(t, time.Minute, "docker", "tag", "event-driven-bayes-"+svc+":"+img.tag, "event-driven-bayes-"+svc+":"+tag)
 	}
 	c.load(t, "event-driven-bayes-api:"+tag, "event-driven-bayes-bayes:"+tag)
 	img.tag = tag
@@ -60,15 +60,7 @@ func (c *cluster) retag(t *testing.T, img images, tag string) images {
 
 func (c *cluster) load(t *testing.T, refs ...string) {
 	t.Helper()
-	c.runIn(t, c.repo, 10*time.Minute, c.kindBin, append([]string{"load", "docker-image", "--name", c.name}, refs...)...)
-}
-
-func (c *cluster) runIn(t *testing.T, dir string, timeout time.Duration, name string, args ...string) string {
-	t.Helper()
-	saved := c.repo
-	c.repo = dir
-	defer func() { c.repo = saved }()
-	return c.run(t, timeout, name, args...)
+	c.run(t, 10*time.Minute, c.kindBin, append([]string{"load", "docker-image", "--name", c.name}, refs...)...)
 }
 
 var redisImageRe = regexp.MustCompile(`(?m)^redis:\n(?:[ #].*\n)*?  image:\n    repository: (\S+)\n    tag: (\S+)`)

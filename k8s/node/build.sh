@@ -88,19 +88,34 @@ else
 fi
 
 # ---- 2. binaries --------------------------------------------------------
-build_module() { # NAME DIR OUT... -- PACKAGES... ; builds with GOWORK=off
+# build NAME DIR LDFLAGS [OUT=]PACKAGE...: the packages of the module in DIR
+# (GOWORK=off) into $bin, in one go build so they share compiled packages;
+# skipped when the module's go.mod/go.sum, the flags, the packages and the
+# Go version are those of the last build and every binary is there. OUT=
+# names a binary whose package path does not (etcd's main package is its
+# module root: it would be called v3); it takes a build of its own.
+build() {
   local name=$1 dir=$2 ldflags=$3; shift 3
+  local pkgs=() outs=() a
+  for a in "$@"; do
+    if [[ $a == *=* ]]; then outs+=("${a%%=*}"); pkgs+=("${a#*=}"); else outs+=("${a##*/}"); pkgs+=("$a"); fi
+  done
+  local out=$bin/
+  if [[ $1 == *=* ]]; then
+    [ $# = 1 ] || { echo "build $name: OUT= takes one package" >&2; exit 1; }
+    out=$bin/${outs[0]}
+  fi
   local h
-  h=$(hash_of "$dir/go.mod" "$dir/go.sum" "$ldflags" "$@" "$(go version)")
+  h=$(hash_of "$dir/go.mod" "$dir/go.sum" "$ldflags" "${pkgs[@]}" "$(go version)")
   local missing=0
-  for p in "$@"; do [ -x "$bin/$(basename "$p")" ] || missing=1; done
+  for a in "${outs[@]}"; do [ -x "$bin/$a" ] || missing=1; done
   if [ $missing = 0 ] && fresh "bin-$name" "$h"; then
-    log "$name: binaries up to date"
+    log "$name: up to date"
     return
   fi
-  log "$name: building $(printf '%s ' "${@##*/}")"
+  log "$name: building ${outs[*]}"
   local start=$SECONDS
-  (cd "$dir" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/" "$@")
+  (cd "$dir" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out" "${pkgs[@]}")
   log "$name: built in $((SECONDS - start)) s"
   stamp "bin-$name" "$h"
 }
@@ -111,30 +126,15 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   # plane report it.
   k8s_ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=34 -X $p.gitTreeState=clean"
 done
-build_module kubernetes "$here/components/kubernetes" "$k8s_ldflags" \
+build kubernetes "$here/components/kubernetes" "$k8s_ldflags" \
   k8s.io/kubernetes/cmd/kubeadm k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kubectl \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kube-proxy
-# etcd's main package is its module root: the binary would be named v3.
-build_one() { # NAME DIR OUTNAME PACKAGE LDFLAGS
-  local name=$1 dir=$2 out=$3 pkg=$4 ldflags=${5:-}
-  local h
-  h=$(hash_of "$dir/go.mod" "$dir/go.sum" "$ldflags" "$pkg" "$(go version)")
-  if [ -x "$bin/$out" ] && fresh "bin-$name" "$h"; then
-    log "$name: binary up to date"
-    return
-  fi
-  log "$name: building $pkg"
-  local start=$SECONDS
-  (cd "$dir" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/$out" "$pkg")
-  log "$name: built in $((SECONDS - start)) s"
-  stamp "bin-$name" "$h"
-}
-build_one etcd "$here/components/etcd" etcd go.etcd.io/etcd/server/v3 \
-  "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_MODULE_VERSION"
-build_one coredns "$here/components/coredns" coredns github.com/coredns/coredns
-build_one local-path "$here/components/localpath" local-path-provisioner github.com/rancher/local-path-provisioner
-build_one crictl "$here/components/crictl" crictl sigs.k8s.io/cri-tools/cmd/crictl
+build etcd "$here/components/etcd" "-X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_MODULE_VERSION" \
+  etcd=go.etcd.io/etcd/server/v3
+build coredns "$here/components/coredns" "" github.com/coredns/coredns
+build local-path "$here/components/localpath" "" github.com/rancher/local-path-provisioner
+build crictl "$here/components/crictl" "" sigs.k8s.io/cri-tools/cmd/crictl
 # capshim and pause are small: go build's cache makes this a no-op when
 # nothing changed.
 (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/" ./cmd/capshim ./cmd/pause)
