@@ -206,11 +206,12 @@ chaos:
 	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server (or run .ci/run)"; exit 1; }
 	cd services/e2e && $(GO) test -race -tags chaos -count=1 -timeout 20m -run Chaos ./...
 
-## fuzz: fuzz the event decoder for FUZZTIME (default 60s); `make test`
-## runs only its seed corpus
+## fuzz: fuzz the event decoder and the prior parser for FUZZTIME each
+## (default 60s); `make test` runs only their seed corpora
 FUZZTIME ?= 60s
 fuzz:
-	cd services/events && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./...
+	cd services/events && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) .
+	cd services/events && $(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./prior
 
 ## unit: the fast tests only (no Redis, no processes)
 unit:

@@ -156,7 +156,7 @@ func ValidTrial(s string) bool { return s == TrialWater || s == TrialLand }
 //   - an observation has either trial ("w" or "l") or the counts w and l
 //     (decimal, 0 to MaxCount each, at least one trial in all; a missing
 //     one is 0), never both.
-//   - a definition has prior (see ParsePrior) and grid_points.
+//   - a definition has prior (see prior.Parse) and grid_points.
 //   - ts, when present, is an integer number of microseconds since the Unix
 //     epoch.
 //

@@ -16,7 +16,9 @@ type Application struct {
 
 // Commands change state.
 type Commands struct {
-	ApplyBatch *command.ApplyBatchHandler
+	// ApplyBatch is command.ApplyBatchHandler in the decorators (tracing,
+	// metrics) the service wraps it in.
+	ApplyBatch command.BatchHandler
 }
 
 // Queries read state.

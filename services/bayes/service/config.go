@@ -12,6 +12,7 @@ import (
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/prior"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
@@ -72,7 +73,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	spec := r.String("PRIOR", "step:0.1")
 	p, err := model.ParsePrior(spec)
 	if err != nil {
-		r.Fail("PRIOR", spec, "step:T, uniform or beta:A,B ("+err.Error()+")")
+		r.Fail("PRIOR", spec, prior.Syntax()+" ("+err.Error()+")")
 	}
 	c.Prior = p
 	if err := r.Err(); err != nil {

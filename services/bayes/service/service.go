@@ -19,6 +19,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/plotfile"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/pubsubbridge"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/redisstream"
+	bayestracing "github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/tracing"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
@@ -54,8 +55,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	keys := redisstream.KeysFor(cfg.Stream)
+	pipeline := metrics.NewPipeline(reg)
 	ledger := redisstream.NewLedger(rdb, keys, cfg.DefaultSpec)
-	consumer := redisstream.NewConsumer(rdb, keys, cfg.ConsumerName)
+	consumer := redisstream.NewConsumer(rdb, keys, cfg.ConsumerName, redisstream.OnClaim(pipeline.CountClaim))
 
 	plotMetrics := metrics.NewPlots(reg)
 	plotter, err := plotfile.NewModels(cfg.GraphsDir, cfg.GraphsKeep, cfg.DefaultSpec, log,
@@ -65,17 +67,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("GRAPHS_DIR=%q: %w", cfg.GraphsDir, err)
 	}
 
-	var applyOpts []command.Option
-	if tracing.Enabled {
-		applyOpts = append(applyOpts, command.WithTracing(cfg.Stream))
+	// The command that applies a batch, in its decorators: metrics outside
+	// (they time the whole of it), tracing inside when it is on.
+	decorate := func(h command.BatchHandler) command.BatchHandler {
+		if tracing.Enabled {
+			h = bayestracing.Batches(h, cfg.Stream)
+		}
+		return pipeline.Batches(h)
 	}
-	application, err := newApplication(cfg, ledger, consumer, plotter, log, applyOpts...)
+	application, err := newApplication(cfg, ledger, consumer, plotter, log, decorate)
 	if err != nil {
 		return err
 	}
-	pipeline := metrics.NewPipeline(reg)
 	reg.MustRegister(metrics.NewCollector(consumer, application.Queries.Models, cfg.ModelMetricsLimit))
-	runner, err := streamconsumer.New(pipeline.Source(consumer), pipeline.Applier(application.Commands.ApplyBatch), streamconsumer.Config{
+	runner, err := streamconsumer.New(consumer, application.Commands.ApplyBatch, streamconsumer.Config{
 		BatchSize: cfg.BatchSize, Block: readBlock,
 		ClaimEvery: cfg.ClaimInterval, ClaimMinIdle: cfg.ClaimMinIdle,
 		TrimEvery: cfg.TrimInterval, StaleAfter: cfg.StaleConsumer,
@@ -156,8 +161,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return err
 }
 
-func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstream.Consumer, plotter command.StateListener, log *slog.Logger, opts ...command.Option) (app.Application, error) {
-	apply, err := command.NewApplyBatchHandler(ledger, plotter, log, opts...)
+func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstream.Consumer, plotter command.StateListener, log *slog.Logger,
+	decorate func(command.BatchHandler) command.BatchHandler) (app.Application, error) {
+	apply, err := command.NewApplyBatchHandler(ledger, plotter, log)
 	if err != nil {
 		return app.Application{}, err
 	}
@@ -170,7 +176,7 @@ func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstrea
 		return app.Application{}, err
 	}
 	return app.Application{
-		Commands: app.Commands{ApplyBatch: apply},
+		Commands: app.Commands{ApplyBatch: decorate(apply)},
 		Queries:  app.Queries{Models: models, Readiness: ready},
 	}, nil
 }
@@ -178,8 +184,8 @@ func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstrea
 // isBackgroundCommand tells the Redis tracing hook which commands to leave
 // out: the loop's polling and housekeeping (a blocking XREADGROUP every
 // second, claims, trims, lease renewals) would bury the spans that follow an
-// observation. The commit script is traced by the handler's own
-// per-observation "state.save" spans instead.
+// observation. The commit script is traced by the per-observation
+// "state.save" spans of the tracing decorator instead.
 func isBackgroundCommand(cmd redis.Cmder) bool {
 	switch cmd.Name() {
 	case "xreadgroup", "xautoclaim", "xinfo", "xlen", "xpending", "xtrim", "xgroup",

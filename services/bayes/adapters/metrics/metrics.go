@@ -12,7 +12,6 @@ import (
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
-	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/streamconsumer"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
@@ -87,64 +86,51 @@ func NewPipeline(reg prometheus.Registerer) *Pipeline {
 	return p
 }
 
-// Applier wraps a as a streamconsumer.Applier that records every batch.
-func (p *Pipeline) Applier(a streamconsumer.Applier) streamconsumer.Applier {
-	return applier{next: a, p: p}
+// Batches wraps next, the command that applies a batch, so that every
+// batch is counted and timed by what became of each entry.
+func (p *Pipeline) Batches(next command.BatchHandler) command.BatchHandler {
+	return batches{next: next, p: p}
 }
 
-type applier struct {
-	next streamconsumer.Applier
+type batches struct {
+	next command.BatchHandler
 	p    *Pipeline
 }
 
-func (a applier) Handle(ctx context.Context, batch []command.Delivery) (command.CommitResult, []command.Decision, error) {
-	start := a.p.now()
-	res, decisions, err := a.next.Handle(ctx, batch)
+func (b batches) Handle(ctx context.Context, batch []command.Entry) (command.Result, error) {
+	start := b.p.now()
+	res, err := b.next.Handle(ctx, batch)
 	if err != nil || len(batch) == 0 {
-		return res, decisions, err
+		return res, err
 	}
-	now := a.p.now()
-	a.p.commitDur.Observe(now.Sub(start).Seconds())
-	a.p.consumed.Add(float64(len(batch)))
-	a.p.batchSize.Observe(float64(len(batch)))
-	a.p.skipped.Add(float64(res.Skipped))
-	for i, d := range decisions {
-		if i >= len(res.Outcomes) {
-			break
-		}
-		switch res.Outcomes[i] {
-		case command.OutcomeApplied:
-			a.p.appliedW.Add(float64(d.W))
-			a.p.appliedL.Add(float64(d.L))
-			if ts := d.Event.PublishedAt; !ts.IsZero() {
-				a.p.latency.Observe(now.Sub(ts).Seconds())
+	now := b.p.now()
+	b.p.commitDur.Observe(now.Sub(start).Seconds())
+	b.p.consumed.Add(float64(len(batch)))
+	b.p.batchSize.Observe(float64(len(batch)))
+	b.p.skipped.Add(float64(res.Skipped))
+	for i, o := range res.Outcomes {
+		switch o.Status {
+		case command.Applied:
+			e := batch[i]
+			b.p.appliedW.Add(float64(e.Observation.W))
+			b.p.appliedL.Add(float64(e.Observation.L))
+			if ts := e.PublishedAt; !ts.IsZero() {
+				b.p.latency.Observe(now.Sub(ts).Seconds())
 			}
-		case command.OutcomeDeadLettered:
-			if c, ok := a.p.deadBy[d.Code]; ok {
+		case command.DeadLettered:
+			if c, ok := b.p.deadBy[o.Code]; ok {
 				c.Inc()
 			} else {
-				a.p.dead.WithLabelValues(d.Code).Inc()
+				b.p.dead.WithLabelValues(o.Code).Inc()
 			}
 		}
 	}
-	return res, decisions, nil
+	return res, nil
 }
 
-// Source wraps s so claimed entries are counted.
-func (p *Pipeline) Source(s streamconsumer.Source) streamconsumer.Source {
-	return source{Source: s, p: p}
-}
-
-type source struct {
-	streamconsumer.Source
-	p *Pipeline
-}
-
-func (s source) Claim(ctx context.Context, cursor string, minIdle time.Duration, count int) ([]command.Delivery, string, error) {
-	batch, next, err := s.Source.Claim(ctx, cursor, minIdle, count)
-	s.p.claimed.Add(float64(len(batch)))
-	return batch, next, err
-}
+// CountClaim counts n entries claimed from consumers that held them too
+// long; give it to the consumer (redisstream.OnClaim).
+func (p *Pipeline) CountClaim(n int) { p.claimed.Add(float64(n)) }
 
 // Plots holds the plotter's metrics.
 type Plots struct {

@@ -8,7 +8,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/redisstream"
-	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
 )
 
@@ -45,11 +44,8 @@ func BenchmarkDrain(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		dec := make([]command.Decision, len(batch))
-		for i, d := range batch {
-			dec[i] = command.Decide(d)
-		}
-		res, err := led.Commit(ctx, dec)
+		res, err := led.Commit(ctx, batch) // read and decoded in ReadNew
+
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,16 +14,28 @@ import (
 
 // Consumer reads the stream as one named member of the consumer group.
 type Consumer struct {
-	rdb  redis.UniversalClient
-	keys Keys
-	name string
+	rdb     redis.UniversalClient
+	keys    Keys
+	name    string
+	onClaim func(n int) // nil: nobody counts claims
 }
+
+// ConsumerOption configures a Consumer.
+type ConsumerOption func(*Consumer)
+
+// OnClaim makes the consumer report how many entries each claim took over
+// (e.g. to a metric).
+func OnClaim(f func(n int)) ConsumerOption { return func(c *Consumer) { c.onClaim = f } }
 
 // NewConsumer returns a consumer called name. A name that survives restarts
 // (a StatefulSet pod name) lets a restarted replica finish its own pending
 // entries at once instead of waiting for another replica to claim them.
-func NewConsumer(rdb redis.UniversalClient, keys Keys, name string) *Consumer {
-	return &Consumer{rdb: rdb, keys: keys, name: name}
+func NewConsumer(rdb redis.UniversalClient, keys Keys, name string, opts ...ConsumerOption) *Consumer {
+	c := &Consumer{rdb: rdb, keys: keys, name: name}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
 }
 
 // Name is the consumer name in the group.
@@ -43,16 +55,16 @@ func (c *Consumer) EnsureGroup(ctx context.Context) error {
 // ReadOwnPending returns up to count entries delivered to this consumer
 // but never acknowledged, after the id after (use "0" to start): what a
 // previous run with the same name was doing when it died.
-func (c *Consumer) ReadOwnPending(ctx context.Context, after string, count int) ([]command.Delivery, error) {
+func (c *Consumer) ReadOwnPending(ctx context.Context, after string, count int) ([]command.Entry, error) {
 	return c.read(ctx, after, count, -1)
 }
 
 // ReadNew blocks up to block for new entries and returns up to count.
-func (c *Consumer) ReadNew(ctx context.Context, count int, block time.Duration) ([]command.Delivery, error) {
+func (c *Consumer) ReadNew(ctx context.Context, count int, block time.Duration) ([]command.Entry, error) {
 	return c.read(ctx, ">", count, block)
 }
 
-func (c *Consumer) read(ctx context.Context, id string, count int, block time.Duration) ([]command.Delivery, error) {
+func (c *Consumer) read(ctx context.Context, id string, count int, block time.Duration) ([]command.Entry, error) {
 	streams, err := c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: c.keys.Group, Consumer: c.name, Streams: []string{c.keys.Stream, id},
 		Count: int64(count), Block: block,
@@ -70,17 +82,10 @@ func (c *Consumer) read(ctx context.Context, id string, count int, block time.Du
 		}
 		return nil, fmt.Errorf("XREADGROUP %s %s: %w", c.keys.Stream, id, err)
 	}
-	n := 0
-	for _, s := range streams {
-		n += len(s.Messages)
+	if len(streams) == 0 {
+		return nil, nil
 	}
-	out := make([]command.Delivery, 0, n) // one allocation, not a growing slice per batch
-	for _, s := range streams {
-		for _, m := range s.Messages {
-			out = append(out, command.Delivery{ID: m.ID, Values: m.Values})
-		}
-	}
-	return out, nil
+	return decodeAll(streams[0].Messages), nil // one stream asked for, one answered
 }
 
 // Claim takes over up to count entries that another consumer has held for
@@ -88,7 +93,7 @@ func (c *Consumer) read(ctx context.Context, id string, count int, block time.Du
 // cursor ("0-0" to start). It returns the entries and the cursor for the
 // next call ("0-0" when the scan is complete). Entries deleted from the
 // stream while pending are dropped from the PEL by Redis itself.
-func (c *Consumer) Claim(ctx context.Context, cursor string, minIdle time.Duration, count int) ([]command.Delivery, string, error) {
+func (c *Consumer) Claim(ctx context.Context, cursor string, minIdle time.Duration, count int) ([]command.Entry, string, error) {
 	msgs, next, err := c.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 		Stream: c.keys.Stream, Group: c.keys.Group, Consumer: c.name,
 		MinIdle: minIdle, Start: cursor, Count: int64(count),
@@ -96,11 +101,10 @@ func (c *Consumer) Claim(ctx context.Context, cursor string, minIdle time.Durati
 	if err != nil {
 		return nil, cursor, fmt.Errorf("XAUTOCLAIM %s: %w", c.keys.Stream, err)
 	}
-	out := make([]command.Delivery, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, command.Delivery{ID: m.ID, Values: m.Values})
+	if c.onClaim != nil {
+		c.onClaim(len(msgs))
 	}
-	return out, next, nil
+	return decodeAll(msgs), next, nil
 }
 
 // trimScript removes acknowledged entries only. Everything below the oldest

@@ -54,14 +54,6 @@ func (f fixture) consumer(t *testing.T, name string) *redisstream.Consumer {
 	return c
 }
 
-func decide(batch []command.Delivery) []command.Decision {
-	out := make([]command.Decision, len(batch))
-	for i, d := range batch {
-		out[i] = command.Decide(d)
-	}
-	return out
-}
-
 func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
@@ -76,7 +68,7 @@ func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
 	if err != nil || len(batch) != 5 {
 		t.Fatalf("read %d, %v", len(batch), err)
 	}
-	res, err := f.led.Commit(ctx, decide(batch))
+	res, err := f.led.Commit(ctx, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +76,7 @@ func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
 		t.Fatalf("commit = %s", got)
 	}
 	// The same batch again (a redelivery): nothing changes.
-	res, err = f.led.Commit(ctx, decide(batch))
+	res, err = f.led.Commit(ctx, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,12 +101,28 @@ func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
 
 // summary is a commit result in one comparable line: the totals, the
 // outcomes and each model's w/n.
-func summary(r command.CommitResult) string {
-	s := fmt.Sprintf("applied %d skipped %d dead %d %s", r.Applied, r.Skipped, r.DeadLettered, r.Outcomes)
+func summary(r command.Result) string {
+	letters := make([]byte, len(r.Outcomes))
+	for i, o := range r.Outcomes {
+		letters[i] = byte(o.Status)
+	}
+	s := fmt.Sprintf("applied %d skipped %d dead %d %s", r.Applied, r.Skipped, r.DeadLettered, letters)
 	for _, st := range r.States {
 		s += fmt.Sprintf(" %s=%d/%d", st.Name, st.Counts.W, st.Counts.N)
 	}
 	return s
+}
+
+// conflicts has, for each definition dead-lettered because its model
+// exists with another spec, the index of the entry and the reason.
+func conflicts(r command.Result) map[int]string {
+	out := map[int]string{}
+	for i, o := range r.Outcomes {
+		if o.Code == command.CodeModelConflict {
+			out[i] = o.Reason
+		}
+	}
+	return out
 }
 
 // Named models: a definition creates its model with its spec, an
@@ -138,18 +146,17 @@ func TestNamedModelsDefinitionsAndCounts(t *testing.T) {
 	if err != nil || len(batch) != 8 {
 		t.Fatalf("read %d, %v", len(batch), err)
 	}
-	decisions := decide(batch)
-	res, err := f.led.Commit(ctx, decisions)
+	res, err := f.led.Commit(ctx, batch)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := summary(res); got != "applied 6 skipped 0 dead 2 aaaaadad ab=30/101 cd=1/1 default=1/1" {
 		t.Fatalf("commit = %s", got)
 	}
-	if len(res.Conflicts) != 1 || !strings.Contains(res.Conflicts[5], `model "cd"`) {
-		t.Fatalf("conflicts = %v", res.Conflicts)
+	if conflicts := conflicts(res); len(conflicts) != 1 || !strings.Contains(conflicts[5], `model "cd"`) {
+		t.Fatalf("conflicts = %v", conflicts)
 	}
-	res, err = f.led.Commit(ctx, decisions)
+	res, err = f.led.Commit(ctx, batch)
 	if err != nil || summary(res) != "applied 0 skipped 8 dead 0 ssssssss ab=30/101 cd=1/1 default=1/1" {
 		t.Fatalf("redelivery = %s, %v", summary(res), err)
 	}
@@ -191,7 +198,7 @@ func TestDefaultModelWithoutSpecKeepsItsCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := f.led.Commit(ctx, decide(batch))
+	res, err := f.led.Commit(ctx, batch)
 	if err != nil || summary(res) != "applied 1 skipped 0 dead 0 a default=3/6" || res.States[0].Spec != testSpec {
 		t.Fatalf("commit = %s %+v, %v", summary(res), res.States, err)
 	}
@@ -230,7 +237,7 @@ func TestPendingRecoveryAndClaim(t *testing.T) {
 	}
 	// A live consumer claims after min idle; poll until the entries are idle.
 	live := f.consumer(t, "live")
-	var claimed []command.Delivery
+	var claimed []command.Entry
 	deadline := time.Now().Add(10 * time.Second)
 	for len(claimed) < 3 && time.Now().Before(deadline) {
 		b, _, err := live.Claim(ctx, "0-0", 20*time.Millisecond, 100)
@@ -242,12 +249,12 @@ func TestPendingRecoveryAndClaim(t *testing.T) {
 	if len(claimed) != 3 {
 		t.Fatalf("claimed %d, want 3", len(claimed))
 	}
-	res, err := f.led.Commit(ctx, decide(claimed))
+	res, err := f.led.Commit(ctx, claimed)
 	if err != nil || res.Applied != 3 {
 		t.Fatalf("commit %+v, %v", res, err)
 	}
 	// The dead one's late commit of the same entries counts nothing.
-	if res, err := f.led.Commit(ctx, decide(own)); err != nil || res.Applied != 0 || res.Skipped != 3 {
+	if res, err := f.led.Commit(ctx, own); err != nil || res.Applied != 0 || res.Skipped != 3 {
 		t.Fatalf("late commit %+v, %v", res, err)
 	}
 }
@@ -262,7 +269,7 @@ func TestTrimKeepsPendingAndUndelivered(t *testing.T) {
 	}
 	batch, _ := c.ReadNew(ctx, 6, time.Second) // 6 delivered, 4 never delivered
 	// Acknowledge all but the 3rd: it stays pending.
-	dec := decide(append(append([]command.Delivery{}, batch[:2]...), batch[3:]...))
+	dec := append(append([]command.Entry{}, batch[:2]...), batch[3:]...)
 	if _, err := f.led.Commit(ctx, dec); err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +281,7 @@ func TestTrimKeepsPendingAndUndelivered(t *testing.T) {
 		t.Fatalf("after trim %d entries from %v; want 8 from the pending %s", len(left), left[0].ID, ids[2])
 	}
 	// Once it is acknowledged, everything up to the last delivered may go.
-	if _, err := f.led.Commit(ctx, decide(batch[2:3])); err != nil {
+	if _, err := f.led.Commit(ctx, batch[2:3]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Trim(ctx); err != nil {
@@ -345,7 +352,6 @@ func TestConcurrentOverlappingCommits(t *testing.T) {
 	if err != nil || len(batch) != total {
 		t.Fatalf("read %d, %v", len(batch), err)
 	}
-	dec := decide(batch)
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
@@ -353,14 +359,14 @@ func TestConcurrentOverlappingCommits(t *testing.T) {
 			defer wg.Done()
 			for i := w * 100; i < total; i += 250 { // overlapping windows
 				end := min(i+250, total)
-				if _, err := f.led.Commit(ctx, dec[i:end]); err != nil {
+				if _, err := f.led.Commit(ctx, batch[i:end]); err != nil {
 					t.Error(err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if _, err := f.led.Commit(ctx, dec); err != nil { // sweep anything no window covered
+	if _, err := f.led.Commit(ctx, batch); err != nil { // sweep anything no window covered
 		t.Fatal(err)
 	}
 	st, _ := f.led.State(ctx, "default")

@@ -12,7 +12,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
-// fakeLedger applies decisions to counts, acking each id once, like the Lua
+// fakeLedger applies entries to counts, acking each id once, like the Lua
 // script; it isolates the handler's logic from Redis.
 type fakeLedger struct {
 	acked map[string]bool
@@ -20,26 +20,27 @@ type fakeLedger struct {
 	err   error
 }
 
-func (f *fakeLedger) Commit(_ context.Context, batch []command.Decision) (command.CommitResult, error) {
+func (f *fakeLedger) Commit(_ context.Context, batch []command.Entry) (command.Result, error) {
 	if f.err != nil {
-		return command.CommitResult{}, f.err
+		return command.Result{}, f.err
 	}
-	var r command.CommitResult
-	for _, d := range batch {
-		if f.acked[d.ID] {
+	var r command.Result
+	for _, e := range batch {
+		if f.acked[e.ID] {
 			r.Skipped++
-			r.Outcomes += string(command.OutcomeSkipped)
+			r.Outcomes = append(r.Outcomes, command.Outcome{Status: command.Skipped})
 			continue
 		}
-		f.acked[d.ID] = true
-		if d.DeadLetter() {
+		f.acked[e.ID] = true
+		if e.Kind == command.Reject {
 			r.DeadLettered++
-			r.Outcomes += string(command.OutcomeDeadLettered)
+			r.Outcomes = append(r.Outcomes, command.Outcome{Status: command.DeadLettered, Reason: e.Rejection.Reason, Code: e.Rejection.Code})
 			continue
 		}
 		r.Applied++
-		r.Outcomes += string(command.OutcomeApplied)
-		f.state = model.Counts{W: f.state.W + d.W, N: f.state.N + d.W + d.L}
+		r.Outcomes = append(r.Outcomes, command.Outcome{Status: command.Applied})
+		o := e.Observation
+		f.state = model.Counts{W: f.state.W + o.W, N: f.state.N + o.W + o.L}
 	}
 	r.States = []command.ModelState{{Name: "default", Counts: f.state}}
 	return r, nil
@@ -51,33 +52,9 @@ func (r *recorder) Notify(_ string, c model.Counts, _ events.ModelSpec) { r.seen
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func TestDecide(t *testing.T) {
-	for name, tc := range map[string]struct {
-		values map[string]any
-		model  string
-		w, l   int64
-		define bool
-		reason string
-	}{
-		"water":         {map[string]any{"trial": "w"}, "default", 1, 0, false, ""},
-		"land with ts":  {map[string]any{"trial": "l", "ts": "1700000000000000"}, "default", 0, 1, false, ""},
-		"named counts":  {map[string]any{"model": "ab", "w": "30", "l": "70"}, "ab", 30, 70, false, ""},
-		"definition":    {map[string]any{"kind": "define", "model": "ab", "prior": "uniform", "grid_points": "50"}, "ab", 0, 0, true, ""},
-		"unknown trial": {map[string]any{"trial": "x"}, "", 0, 0, false, `malformed event: trial "x" is neither "w" nor "l"`},
-		"missing trial": {map[string]any{"t": "w"}, "", 0, 0, false, `malformed event: missing field "trial" (or the counts "w" and "l")`},
-		"deleted entry": {nil, "", 0, 0, false, "entry has no fields (deleted from the stream while pending?)"},
-		"bad timestamp": {map[string]any{"trial": "w", "ts": "x"}, "", 0, 0, false, `malformed event: field "ts" is "x", not microseconds since the epoch`},
-	} {
-		t.Run(name, func(t *testing.T) {
-			d := command.Decide(command.Delivery{ID: "1-0", Values: tc.values})
-			if d.Reason != tc.reason || d.DeadLetter() != (tc.reason != "") {
-				t.Fatalf("Decide = %+v, want reason %q", d, tc.reason)
-			}
-			if tc.reason == "" && (d.Event.Model != tc.model || d.W != tc.w || d.L != tc.l || d.IsDefinition() != tc.define) {
-				t.Fatalf("Decide = %+v, want model %q w %d l %d define %v", d, tc.model, tc.w, tc.l, tc.define)
-			}
-		})
-	}
+// toss is a decoded one-trial observation of the default model.
+func toss(id string, t model.Trial) command.Entry {
+	return command.Entry{ID: id, Kind: command.Observe, Model: "default", Observation: model.Toss(t)}
 }
 
 func TestHandleAppliesAndNotifies(t *testing.T) {
@@ -87,21 +64,21 @@ func TestHandleAppliesAndNotifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	batch := []command.Delivery{
-		{ID: "1-0", Values: map[string]any{"trial": "w"}},
-		{ID: "2-0", Values: map[string]any{"trial": "nope"}},
-		{ID: "3-0", Values: map[string]any{"trial": "l"}},
+	batch := []command.Entry{
+		toss("1-0", model.Water),
+		{ID: "2-0", Kind: command.Reject, Rejection: command.Rejection{Reason: `malformed event: trial "nope" is neither "w" nor "l"`, Code: events.CodeInvalidTrial}},
+		toss("3-0", model.Land),
 	}
-	res, _, err := h.Handle(context.Background(), batch)
+	res, err := h.Handle(context.Background(), batch)
 	if err != nil || res.Applied != 2 || res.DeadLettered != 1 || res.States[0].Counts != (model.Counts{W: 1, N: 2}) {
 		t.Fatalf("Handle = %+v, %v", res, err)
 	}
 	// Redelivered: nothing applied, nobody told of a change.
-	res, _, err = h.Handle(context.Background(), batch)
+	res, err = h.Handle(context.Background(), batch)
 	if err != nil || res.Skipped != 3 || len(rec.seen) != 1 {
 		t.Fatalf("redelivery = %+v, %v; notifications %v", res, err, rec.seen)
 	}
-	if res, _, err := h.Handle(context.Background(), nil); err != nil || res.Applied+res.Skipped+res.DeadLettered != 0 || res.States != nil {
+	if res, err := h.Handle(context.Background(), nil); err != nil || res.Applied+res.Skipped+res.DeadLettered != 0 || res.States != nil {
 		t.Fatalf("empty batch = %+v, %v", res, err)
 	}
 }
@@ -110,7 +87,7 @@ func TestHandleFailureIsWrappedAndSilent(t *testing.T) {
 	boom := errors.New("connection refused")
 	rec := &recorder{}
 	h, _ := command.NewApplyBatchHandler(&fakeLedger{err: boom}, rec, quiet)
-	_, _, err := h.Handle(context.Background(), []command.Delivery{{ID: "1-0", Values: map[string]any{"trial": "w"}}})
+	_, err := h.Handle(context.Background(), []command.Entry{toss("1-0", model.Water)})
 	if !errors.Is(err, boom) || len(rec.seen) != 0 {
 		t.Fatalf("err = %v, notifications %v", err, rec.seen)
 	}

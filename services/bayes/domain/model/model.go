@@ -4,14 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
-// MinGridPoints and MaxGridPoints bound the grid size: three points are the
-// least with a point strictly between 0 and 1 (see New), and a million is
-// far beyond what a plot or a JSON reader wants.
+// MinGridPoints and MaxGridPoints bound the grid size: the event contract's
+// bounds, so every spec it accepts builds a model. Three points are the
+// least with a point strictly between 0 and 1 (see New).
 const (
-	MinGridPoints = 3
-	MaxGridPoints = 1_000_000
+	MinGridPoints = events.MinGridPoints
+	MaxGridPoints = events.MaxGridPoints
 )
 
 // Model is a grid approximation of the posterior of p given a prior and the
@@ -31,8 +33,14 @@ func New(points int, prior Prior) (*Model, error) {
 	if points < MinGridPoints || points > MaxGridPoints {
 		return nil, fmt.Errorf("grid of %d points: want %d to %d", points, MinGridPoints, MaxGridPoints)
 	}
-	if prior.kind == 0 {
+	if prior == (Prior{}) {
 		return nil, errors.New("prior is not set")
+	}
+	// Every point strictly inside (0, 1) has a positive likelihood for any
+	// data; with prior weight on one of them no sequence of observations
+	// can rule out the whole grid (which would make the posterior 0/0).
+	if err := prior.CheckInterior(points); err != nil {
+		return nil, err
 	}
 	m := &Model{
 		grid:     make([]float64, points),
@@ -41,20 +49,12 @@ func New(points int, prior Prior) (*Model, error) {
 		logQ:     make([]float64, points),
 		prior:    prior,
 	}
-	interior := false
 	for i := range m.grid {
 		x := float64(i) / float64(points-1)
 		m.grid[i] = x
-		m.logPrior[i] = prior.logWeight(x)
+		m.logPrior[i] = prior.LogWeight(x)
 		m.logP[i] = math.Log(x)
 		m.logQ[i] = math.Log1p(-x)
-		interior = interior || (i > 0 && i < points-1 && !math.IsInf(m.logPrior[i], -1))
-	}
-	// Every point strictly inside (0, 1) has a positive likelihood for any
-	// data; with prior weight on one of them no sequence of observations
-	// can rule out the whole grid (which would make the posterior 0/0).
-	if !interior {
-		return nil, fmt.Errorf("prior %s gives no weight to any of the %d grid points strictly between 0 and 1; use more points or another prior", prior, points)
 	}
 	return m, nil
 }

@@ -61,3 +61,23 @@ func (c Counts) Observe(t Trial) Counts {
 
 // Valid reports whether the counts can describe real data.
 func (c Counts) Valid() bool { return c.W >= 0 && c.N >= c.W }
+
+// Observation is what one event observed: one toss (Trial is Water or
+// Land, and W+L is 1) or a batch of W waters and L lands (Trial is zero).
+// Keeping the toss as a Trial lets the commit write it in its short form
+// without guessing it back from the counts.
+type Observation struct {
+	Trial Trial
+	W, L  int64
+}
+
+// Toss is the observation of one trial.
+func Toss(t Trial) Observation {
+	if t == Water {
+		return Observation{Trial: t, W: 1}
+	}
+	return Observation{Trial: t, L: 1}
+}
+
+// Batch is the observation of w waters and l lands at once.
+func Batch(w, l int64) Observation { return Observation{W: w, L: l} }

@@ -1,7 +1,8 @@
 // Package streamconsumer is the driving port that feeds the stream into the
 // application: it recovers this consumer's own pending entries, claims those
 // of dead consumers, reads new ones in batches, and hands each batch to the
-// ApplyBatch command. Maintenance (trim, stale consumer clean-up) runs on
+// ApplyBatch command (decoded by the source, decorated by the service).
+// Maintenance (trim, stale consumer clean-up) runs on
 // the same goroutine between reads, so there is one loop to stop.
 package streamconsumer
 
@@ -18,16 +19,11 @@ import (
 // Source is the stream as the runner needs it (redisstream.Consumer).
 type Source interface {
 	EnsureGroup(ctx context.Context) error
-	ReadOwnPending(ctx context.Context, after string, count int) ([]command.Delivery, error)
-	ReadNew(ctx context.Context, count int, block time.Duration) ([]command.Delivery, error)
-	Claim(ctx context.Context, cursor string, minIdle time.Duration, count int) ([]command.Delivery, string, error)
+	ReadOwnPending(ctx context.Context, after string, count int) ([]command.Entry, error)
+	ReadNew(ctx context.Context, count int, block time.Duration) ([]command.Entry, error)
+	Claim(ctx context.Context, cursor string, minIdle time.Duration, count int) ([]command.Entry, string, error)
 	Trim(ctx context.Context) (int64, error)
 	RemoveStaleConsumers(ctx context.Context, idle time.Duration) ([]string, error)
-}
-
-// Applier applies a batch (command.ApplyBatchHandler).
-type Applier interface {
-	Handle(ctx context.Context, batch []command.Delivery) (command.CommitResult, []command.Decision, error)
 }
 
 // Config tunes the loop.
@@ -44,13 +40,13 @@ type Config struct {
 // Runner owns the consume loop.
 type Runner struct {
 	src   Source
-	apply Applier
+	apply command.BatchHandler
 	cfg   Config
 	log   *slog.Logger
 }
 
 // New rejects nil dependencies and nonsensical settings.
-func New(src Source, apply Applier, cfg Config, log *slog.Logger) (*Runner, error) {
+func New(src Source, apply command.BatchHandler, cfg Config, log *slog.Logger) (*Runner, error) {
 	if src == nil || apply == nil || log == nil {
 		return nil, errors.New("stream consumer: nil source, applier or logger")
 	}
@@ -98,7 +94,7 @@ func (r *Runner) session(ctx context.Context) error {
 		return err
 	}
 	rctx, stopReader := context.WithCancel(ctx)
-	batches := make(chan []command.Delivery, 1)
+	batches := make(chan []command.Entry, 1)
 	readErr := make(chan error, 1)
 	go r.readAhead(rctx, batches, readErr)
 	defer func() {
@@ -147,7 +143,7 @@ func (r *Runner) session(ctx context.Context) error {
 // readAhead reads new entries until ctx ends or a read fails, handing every
 // result, empty ones included (they pace the maintenance above), to out.
 // It closes out when it stops.
-func (r *Runner) readAhead(ctx context.Context, out chan<- []command.Delivery, errc chan<- error) {
+func (r *Runner) readAhead(ctx context.Context, out chan<- []command.Entry, errc chan<- error) {
 	defer close(out)
 	for ctx.Err() == nil {
 		batch, err := r.src.ReadNew(ctx, r.cfg.BatchSize, r.cfg.Block)
@@ -207,13 +203,13 @@ func (r *Runner) removeStale(ctx context.Context) {
 // process commits a batch. A batch already read is committed even when
 // shutdown has begun (with a bounded grace), so SIGTERM does not leave work
 // for a claim timeout to find.
-func (r *Runner) process(ctx context.Context, batch []command.Delivery) error {
+func (r *Runner) process(ctx context.Context, batch []command.Entry) error {
 	if len(batch) == 0 {
 		return nil
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.CommitGrace)
 	defer cancel()
-	res, _, err := r.apply.Handle(cctx, batch)
+	res, err := r.apply.Handle(cctx, batch)
 	if err != nil {
 		return err
 	}

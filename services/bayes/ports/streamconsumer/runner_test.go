@@ -66,7 +66,13 @@ func TestRunnerEndToEndAgainstRedis(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- r.Run(runCtx) }()
-	state := func() model.Counts { c, _ := ledger.State(ctx, "default"); return c }
+	state := func() model.Counts {
+		m, err := ledger.Models(ctx, "default")
+		if err != nil {
+			return model.Counts{}
+		}
+		return m[0].Counts
+	}
 
 	eventually(t, "own pending and new entries applied", func() bool { return state() == model.Counts{W: 5, N: 8} })
 

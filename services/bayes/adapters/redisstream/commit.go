@@ -2,16 +2,13 @@ package redisstream
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
-	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
@@ -127,8 +124,8 @@ for _, v in ipairs(states) do r[#r+1] = v end
 return r
 `)
 
-// Ledger commits batches of decisions (command.Ledger) and reads the models
-// they built (query.ModelStore).
+// Ledger commits batches of entries (command.Ledger) and reads the models
+// they built (query.ModelStore, in models.go).
 type Ledger struct {
 	rdb      redis.UniversalClient
 	keys     Keys
@@ -148,20 +145,20 @@ type section struct {
 }
 
 // Commit runs the batch through commitScript in one round trip.
-func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.CommitResult, error) {
+func (l *Ledger) Commit(ctx context.Context, batch []command.Entry) (command.Result, error) {
 	var sections []section
 	at := map[string]int{}
 	var dead []int
-	for i, d := range batch {
-		if d.DeadLetter() {
+	for i, e := range batch {
+		if e.Kind == command.Reject {
 			dead = append(dead, i)
 			continue
 		}
-		k, ok := at[d.Event.Model]
+		k, ok := at[e.Model]
 		if !ok {
 			k = len(sections)
-			at[d.Event.Model] = k
-			sections = append(sections, section{name: d.Event.Model})
+			at[e.Model] = k
+			sections = append(sections, section{name: e.Model})
 		}
 		sections[k].entries = append(sections[k].entries, i)
 	}
@@ -180,84 +177,85 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Decision) (command.
 		opsAt := len(args) - 1
 		ops = ops[:0]
 		for _, i := range s.entries {
-			d := batch[i]
+			e := batch[i]
 			order = append(order, i)
-			o := op(d)
+			o := op(e)
 			ops = append(ops, o)
 			switch o {
 			case 'd':
-				args = append(args, d.ID, d.Event.Spec.Encode())
+				args = append(args, e.ID, e.Spec.Encode())
 			case 'c':
-				args = append(args, d.ID, d.W, d.L)
+				args = append(args, e.ID, e.Observation.W, e.Observation.L)
 			default:
-				args = append(args, d.ID)
+				args = append(args, e.ID)
 			}
 		}
 		args[opsAt] = string(ops)
 	}
 	for _, i := range dead {
-		d := batch[i]
+		e := batch[i]
 		order = append(order, i)
-		raw, err := json.Marshal(d.Raw)
-		if err != nil {
-			raw = []byte(fmt.Sprintf("%q", fmt.Sprint(d.Raw)))
-		}
-		args = append(args, d.ID, d.Reason, string(raw))
+		args = append(args, e.ID, e.Rejection.Reason, e.Rejection.Fields)
 	}
 	v, err := commitScript.Run(ctx, l.rdb, keys, args...).Slice()
 	if err != nil {
-		return command.CommitResult{}, fmt.Errorf("commit script: %w", err)
+		return command.Result{}, fmt.Errorf("commit script: %w", err)
 	}
 	return decodeCommit(v, batch, order, len(sections))
 }
 
-// op is the script's letter for a decision that is not a dead letter.
-func op(d command.Decision) byte {
+// op is the script's letter for an entry that is not rejected: a toss in
+// its one-letter form, a batch of counts, or a definition.
+func op(e command.Entry) byte {
 	switch {
-	case d.IsDefinition():
+	case e.Kind == command.Define:
 		return 'd'
-	case d.W == 1 && d.L == 0 && d.Event.Trial != "":
+	case e.Observation.Trial == model.Water:
 		return 'w'
-	case d.W == 0 && d.L == 1 && d.Event.Trial != "":
+	case e.Observation.Trial == model.Land:
 		return 'l'
 	default:
 		return 'c'
 	}
 }
 
-func decodeCommit(v []any, batch []command.Decision, order []int, models int) (command.CommitResult, error) {
+func decodeCommit(v []any, batch []command.Entry, order []int, models int) (command.Result, error) {
 	if len(v) != 5+4*models {
-		return command.CommitResult{}, fmt.Errorf("commit script returned %d values, want %d", len(v), 5+4*models)
+		return command.Result{}, fmt.Errorf("commit script returned %d values, want %d", len(v), 5+4*models)
 	}
 	var n [3]int64
 	for i := range n {
 		x, ok := v[i].(int64)
 		if !ok {
-			return command.CommitResult{}, fmt.Errorf("commit script value %d is %T, want an integer", i, v[i])
+			return command.Result{}, fmt.Errorf("commit script value %d is %T, want an integer", i, v[i])
 		}
 		n[i] = x
 	}
 	packed, _ := v[3].(string)
 	if len(packed) != len(batch) {
-		return command.CommitResult{}, fmt.Errorf("commit script reported %d outcomes for %d entries", len(packed), len(batch))
+		return command.Result{}, fmt.Errorf("commit script reported %d outcomes for %d entries", len(packed), len(batch))
 	}
-	outcomes := make([]byte, len(batch))
+	res := command.Result{
+		Applied: int(n[0]), Skipped: int(n[1]), DeadLettered: int(n[2]),
+		Outcomes: make([]command.Outcome, len(batch)),
+	}
 	for k, i := range order {
-		outcomes[i] = packed[k]
-	}
-	res := command.CommitResult{
-		Applied: int(n[0]), Skipped: int(n[1]), DeadLettered: int(n[2]), Outcomes: string(outcomes),
+		o := command.Outcome{Status: command.Status(packed[k])}
+		if o.Status == command.DeadLettered && batch[i].Kind == command.Reject {
+			o.Reason, o.Code = batch[i].Rejection.Reason, batch[i].Rejection.Code
+		}
+		res.Outcomes[i] = o
 	}
 	if c, _ := v[4].(string); c != "" {
-		res.Conflicts = map[int]string{}
 		for _, pos := range strings.Split(c, ",") {
 			k, err := strconv.Atoi(pos)
 			if err != nil || k < 1 || k > len(order) {
-				return command.CommitResult{}, fmt.Errorf("commit script reported conflict %q", pos)
+				return command.Result{}, fmt.Errorf("commit script reported conflict %q", pos)
 			}
 			i := order[k-1]
-			d := batch[i]
-			res.Conflicts[i] = fmt.Sprintf("model %q exists with another spec; the definition asked for %s", d.Event.Model, d.Event.Spec.Encode())
+			e := batch[i]
+			res.Outcomes[i].Code = command.CodeModelConflict
+			res.Outcomes[i].Reason = fmt.Sprintf("model %q exists with another spec; the definition asked for %s", e.Model, e.Spec.Encode())
 		}
 	}
 	for m := range models {
@@ -267,90 +265,17 @@ func decodeCommit(v []any, batch []command.Decision, order []int, models int) (c
 		nn, okN := f[2].(int64)
 		enc, _ := f[3].(string)
 		if !okW || !okN {
-			return command.CommitResult{}, fmt.Errorf("commit script state of %q: %T %T, want integers", name, f[1], f[2])
+			return command.Result{}, fmt.Errorf("commit script state of %q: %T %T, want integers", name, f[1], f[2])
 		}
 		st := command.ModelState{Name: name, Counts: model.Counts{W: w, N: nn}}
 		if enc != "" {
 			spec, err := events.DecodeModelSpec(enc)
 			if err != nil {
-				return command.CommitResult{}, fmt.Errorf("commit script state of %q: %w", name, err)
+				return command.Result{}, fmt.Errorf("commit script state of %q: %w", name, err)
 			}
 			st.Spec = spec
 		}
 		res.States = append(res.States, st)
 	}
 	return res, nil
-}
-
-// Models reads the named models in one round trip (query.ModelStore).
-func (l *Ledger) Models(ctx context.Context, names ...string) ([]query.StoredModel, error) {
-	pipe := l.rdb.Pipeline()
-	counts := make([]*redis.SliceCmd, len(names))
-	specs := make([]*redis.StringCmd, len(names))
-	for i, name := range names {
-		counts[i] = pipe.HMGet(ctx, l.keys.State(name), "w", "n")
-		specs[i] = pipe.Get(ctx, l.keys.Spec(name))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
-		return nil, fmt.Errorf("reading %d models: %w", len(names), err)
-	}
-	out := make([]query.StoredModel, len(names))
-	for i, name := range names {
-		c, exists, err := parseCounts(counts[i].Val())
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", l.keys.State(name), err)
-		}
-		sm := query.StoredModel{Name: name, Counts: c, Exists: exists}
-		if enc, err := specs[i].Result(); err == nil {
-			spec, err := events.DecodeModelSpec(enc)
-			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", l.keys.Spec(name), err)
-			}
-			sm.Spec, sm.Exists = spec, true
-		} else if err != redis.Nil {
-			return nil, fmt.Errorf("reading %s: %w", l.keys.Spec(name), err)
-		}
-		out[i] = sm
-	}
-	return out, nil
-}
-
-// ModelNames lists every created model, sorted (query.ModelStore).
-func (l *Ledger) ModelNames(ctx context.Context) ([]string, error) {
-	names, err := l.rdb.SMembers(ctx, l.keys.Models).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", l.keys.Models, err)
-	}
-	slices.Sort(names)
-	return names, nil
-}
-
-func parseCounts(vals []any) (model.Counts, bool, error) {
-	var c model.Counts
-	exists := false
-	for i, dst := range []*int64{&c.W, &c.N} {
-		if i >= len(vals) || vals[i] == nil {
-			continue
-		}
-		exists = true
-		s, _ := vals[i].(string)
-		x, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return model.Counts{}, false, fmt.Errorf("field %d is %q: %w", i, s, err)
-		}
-		*dst = x
-	}
-	if !c.Valid() {
-		return model.Counts{}, false, fmt.Errorf("impossible counts w=%d n=%d", c.W, c.N)
-	}
-	return c, exists, nil
-}
-
-// State reads one model's counts; a model that saw nothing yet is (0, 0).
-func (l *Ledger) State(ctx context.Context, name string) (model.Counts, error) {
-	got, err := l.Models(ctx, name)
-	if err != nil {
-		return model.Counts{}, err
-	}
-	return got[0].Counts, nil
 }
