@@ -33,28 +33,28 @@ type ModelStore interface {
 
 // ModelView is the read model of GET /model and GET /models/{name}.
 type ModelView struct {
-	Name       string         `json:"name"`
-	W          int64          `json:"w"`
-	N          int64          `json:"n"`
-	PriorSpec  string         `json:"prior_spec"`
-	GridPoints int            `json:"grid_points"`
-	Grid       []float64      `json:"grid"`
-	Prior      []float64      `json:"prior"`
-	Posterior  []float64      `json:"posterior"`
-	Mean       float64        `json:"mean"`
-	SD         float64        `json:"sd"`
-	MAP        float64        `json:"map"`
-	HPDI       model.Interval `json:"hpdi"`
+	Name       string
+	W          int64
+	N          int64
+	PriorSpec  string
+	GridPoints int
+	Grid       []float64
+	Prior      []float64
+	Posterior  []float64
+	Mean       float64
+	SD         float64
+	MAP        float64
+	HPDI       model.Interval
 }
 
 // ModelSummary is one row of GET /models.
 type ModelSummary struct {
-	Name       string  `json:"name"`
-	W          int64   `json:"w"`
-	N          int64   `json:"n"`
-	Mean       float64 `json:"mean"`
-	PriorSpec  string  `json:"prior_spec"`
-	GridPoints int     `json:"grid_points"`
+	Name       string
+	W          int64
+	N          int64
+	Mean       float64
+	PriorSpec  string
+	GridPoints int
 }
 
 // Models answers the questions about models: one model, all of them, and
@@ -214,28 +214,4 @@ func clip(s string) string {
 		return s
 	}
 	return s[:max] + "…"
-}
-
-// Pinger checks that a dependency answers.
-type Pinger interface {
-	Ping(ctx context.Context) error
-}
-
-// ReadinessHandler says whether the service can do its work now.
-type ReadinessHandler struct{ redis Pinger }
-
-// NewReadinessHandler rejects a nil pinger.
-func NewReadinessHandler(p Pinger) (*ReadinessHandler, error) {
-	if p == nil {
-		return nil, errors.New("readiness handler: nil pinger")
-	}
-	return &ReadinessHandler{redis: p}, nil
-}
-
-// Handle returns an Unavailable error when Redis does not answer.
-func (h *ReadinessHandler) Handle(ctx context.Context) error {
-	if err := h.redis.Ping(ctx); err != nil {
-		return apperr.Wrap(apperr.Unavailable, err, "redis is unreachable")
-	}
-	return nil
 }

@@ -9,9 +9,9 @@ import (
 
 // PredictiveView is the read model of GET /models/{name}/predictive.
 type PredictiveView struct {
-	Name string `json:"name"`
-	W    int64  `json:"w"`
-	N    int64  `json:"n"`
+	Name string
+	W    int64
+	N    int64
 	model.PredictiveSummary
 }
 

@@ -11,19 +11,19 @@ const MaxPredictiveTrials = 1000
 // CountInterval is a closed interval [Lo, Hi] of counts holding at least
 // Prob of the mass.
 type CountInterval struct {
-	Prob float64 `json:"prob"`
-	Lo   int     `json:"lo"`
-	Hi   int     `json:"hi"`
+	Prob float64
+	Lo   int
+	Hi   int
 }
 
 // PredictiveSummary is the posterior predictive distribution of the number
 // of waters in the next Trials tosses.
 type PredictiveSummary struct {
-	Trials int `json:"trials"`
+	Trials int
 	// PMF[k] is the probability of k waters, k = 0..Trials.
-	PMF      []float64     `json:"pmf"`
-	Mean     float64       `json:"mean"`
-	Interval CountInterval `json:"interval"`
+	PMF      []float64
+	Mean     float64
+	Interval CountInterval
 }
 
 // Predictive computes, exactly on the grid, the probability of k waters in

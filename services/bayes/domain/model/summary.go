@@ -7,17 +7,17 @@ const DefaultHPDIProb = 0.89
 
 // Interval is a closed interval [Lo, Hi] of p holding Prob of the mass.
 type Interval struct {
-	Prob float64 `json:"prob"`
-	Lo   float64 `json:"lo"`
-	Hi   float64 `json:"hi"`
+	Prob float64
+	Lo   float64
+	Hi   float64
 }
 
 // Summary describes a distribution over the grid.
 type Summary struct {
-	Mean float64  `json:"mean"`
-	SD   float64  `json:"sd"`
-	MAP  float64  `json:"map"`
-	HPDI Interval `json:"hpdi"`
+	Mean float64
+	SD   float64
+	MAP  float64
+	HPDI Interval
 }
 
 // Summarize computes the mean, standard deviation, the grid point of highest

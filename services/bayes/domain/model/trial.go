@@ -46,8 +46,8 @@ func (t Trial) String() string {
 
 // Counts is the sufficient statistic: W waters among N trials.
 type Counts struct {
-	W int64 `json:"w"`
-	N int64 `json:"n"`
+	W int64
+	N int64
 }
 
 // Observe returns the counts after one more trial.

@@ -185,7 +185,7 @@ func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
 			return true
 		}
 		last, failure = &v, ""
-		return send("model", v) == nil
+		return send("model", modelResponse(v)) == nil
 	}
 
 	// An EventSource reconnects by itself; two seconds is soon enough for

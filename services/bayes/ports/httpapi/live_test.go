@@ -234,13 +234,13 @@ func next(t *testing.T, feed <-chan sseEvent) sseEvent {
 	return sseEvent{}
 }
 
-func nextModel(t *testing.T, feed <-chan sseEvent) query.ModelView {
+func nextModel(t *testing.T, feed <-chan sseEvent) httpapi.ModelResponse {
 	t.Helper()
 	ev := next(t, feed)
 	if ev.name != "model" {
 		t.Fatalf("event %q %s, want a model", ev.name, ev.data)
 	}
-	var v query.ModelView
+	var v httpapi.ModelResponse
 	if err := json.Unmarshal([]byte(ev.data), &v); err != nil {
 		t.Fatalf("model event %q: %v", ev.data, err)
 	}

@@ -80,15 +80,6 @@ type handlers struct {
 	opts Options
 }
 
-type errorBody struct {
-	Error string `json:"error"`
-}
-
-// ModelList is the answer of GET /models.
-type ModelList struct {
-	Models []query.ModelSummary `json:"models"`
-}
-
 func (h *handlers) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
@@ -105,7 +96,7 @@ func (h *handlers) model(w http.ResponseWriter, r *http.Request, name string) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, modelResponse(v))
 }
 
 func (h *handlers) models(w http.ResponseWriter, r *http.Request) {
@@ -114,7 +105,7 @@ func (h *handlers) models(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ModelList{Models: l})
+	writeJSON(w, http.StatusOK, modelList(l))
 }
 
 func (h *handlers) predictive(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +120,7 @@ func (h *handlers) predictive(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, predictiveResponse(v))
 }
 
 func (h *handlers) plot(w http.ResponseWriter, r *http.Request) {

@@ -81,11 +81,11 @@ func get(t *testing.T, url string, into any) int {
 
 func TestModelAndHealth(t *testing.T) {
 	srv := server(t, nil)
-	var v query.ModelView
+	var v httpapi.ModelResponse
 	if code := get(t, srv.URL+"/model", &v); code != 200 || v.W != 7 || v.N != 10 || len(v.Posterior) != 120 || v.PriorSpec != "uniform" {
 		t.Fatalf("GET /model: %d %+v", code, v)
 	}
-	var same query.ModelView
+	var same httpapi.ModelResponse
 	if code := get(t, srv.URL+"/models/default", &same); code != 200 || same.Mean != v.Mean {
 		t.Fatalf("GET /models/default: %d %+v", code, same)
 	}
@@ -108,7 +108,7 @@ func TestNamedModels(t *testing.T) {
 		list.Models[0].Name != "default" || list.Models[1].Name != "ab" || list.Models[1].N != 4 || list.Models[1].GridPoints != 51 {
 		t.Fatalf("GET /models: %d %+v", code, list)
 	}
-	var v query.ModelView
+	var v httpapi.ModelResponse
 	if code := get(t, srv.URL+"/models/ab", &v); code != 200 || v.PriorSpec != "beta:2,2" || len(v.Grid) != 51 {
 		t.Fatalf("GET /models/ab: %d %+v", code, v)
 	}
@@ -127,7 +127,7 @@ func TestNamedModels(t *testing.T) {
 
 func TestPredictive(t *testing.T) {
 	srv := server(t, nil)
-	var p query.PredictiveView
+	var p httpapi.PredictiveResponse
 	if code := get(t, srv.URL+"/models/ab/predictive?trials=6", &p); code != 200 || p.Trials != 6 || len(p.PMF) != 7 {
 		t.Fatalf("predictive: %d %+v", code, p)
 	}
