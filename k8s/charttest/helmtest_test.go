@@ -131,10 +131,10 @@ func TestHelmTestHook(t *testing.T) {
 // The script reads bayes' compact JSON as "w":W,"n":N, and posts counts
 // to the api's batch endpoint: both as the sources have them.
 func TestHelmTestMatchesSources(t *testing.T) {
-	bayes := readFile(t, filepath.Join(repoRoot, "services", "bayes", "app", "query", "models.go"))
-	view := regexp.MustCompile(`(?s)type ModelView struct \{(.*?)\n\}`).FindStringSubmatch(bayes)
+	bayes := readFile(t, filepath.Join(repoRoot, "services", "bayes", "ports", "httpapi", "responses.go"))
+	view := regexp.MustCompile(`(?s)type ModelResponse struct \{(.*?)\n\}`).FindStringSubmatch(bayes)
 	if view == nil {
-		t.Fatal("services/bayes/app/query/models.go has no ModelView struct")
+		t.Fatal("services/bayes/ports/httpapi/responses.go has no ModelResponse struct")
 	}
 	tags := regexp.MustCompile("json:\"([a-z_]+)\"").FindAllStringSubmatch(view[1], -1)
 	var order []string
@@ -142,13 +142,13 @@ func TestHelmTestMatchesSources(t *testing.T) {
 		order = append(order, m[1])
 	}
 	if i := slices.Index(order, "w"); i < 0 || i+1 >= len(order) || order[i+1] != "n" {
-		t.Errorf(`ModelView's JSON fields are %v: the smoke test looks for "w":W,"n":N, adjacent and in that order`, order)
+		t.Errorf(`ModelResponse's JSON fields are %v: the smoke test looks for "w":W,"n":N, adjacent and in that order`, order)
 	}
 	if !strings.Contains(readFile(t, filepath.Join(repoRoot, "services", "bayes", "ports", "httpapi", "server.go")), `"GET /models/{name}"`) {
 		t.Errorf("bayes no longer serves GET /models/{name}")
 	}
 	api := goSources(t, "services/api/ports/httpapi")
-	if !strings.Contains(api, `f.Post("/models/:name/observations"`) || !strings.Contains(api, "fiber.StatusCreated") {
+	if !regexp.MustCompile(`methods: \[\]string\{fiber\.MethodPost\}, path: "/models/:name/observations"`).MatchString(api) || !strings.Contains(api, "fiber.StatusCreated") {
 		t.Errorf("the api no longer serves POST /models/:name/observations with 201")
 	}
 }

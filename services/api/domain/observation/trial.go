@@ -3,7 +3,8 @@
 package observation
 
 import (
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+	"errors"
+	"fmt"
 )
 
 // Trial is the outcome of one toss. It is a struct rather than a bare string
@@ -17,9 +18,14 @@ var (
 	Land  = Trial{"l"}
 )
 
-// ParseTrial turns user input into a Trial. Unknown input is a not-found
-// error because each trial is addressed as its own resource
-// (/update_model/w); there is no /update_model/x to act on.
+// ErrUnknownTrial is wrapped by ParseTrial's error for anything but "w" or
+// "l". The domain says only that the input is no trial; what that means to
+// a client (a path with nothing behind it, or a body it got wrong) is for
+// the port to say.
+var ErrUnknownTrial = errors.New("unknown trial")
+
+// ParseTrial turns user input into a Trial, or an error wrapping
+// ErrUnknownTrial whose message names the trials there are.
 func ParseTrial(s string) (Trial, error) {
 	switch s {
 	case Water.s:
@@ -27,7 +33,7 @@ func ParseTrial(s string) (Trial, error) {
 	case Land.s:
 		return Land, nil
 	default:
-		return Trial{}, apperr.New(apperr.NotFound, "unknown trial %q: use %q (water) or %q (land)", clip(s), Water.s, Land.s)
+		return Trial{}, fmt.Errorf("%w %q: use %q (water) or %q (land)", ErrUnknownTrial, clip(s), Water.s, Land.s)
 	}
 }
 

@@ -1,11 +1,11 @@
 package observation_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/domain/observation"
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
 
 func TestParseTrial(t *testing.T) {
@@ -32,8 +32,8 @@ func TestParseTrial(t *testing.T) {
 				if err == nil {
 					t.Fatalf("ParseTrial(%q) = %v, want an error", tt.in, got)
 				}
-				if k := apperr.KindOf(err); k != apperr.NotFound {
-					t.Errorf("ParseTrial(%q) error kind = %v, want %v", tt.in, k, apperr.NotFound)
+				if !errors.Is(err, observation.ErrUnknownTrial) {
+					t.Errorf("ParseTrial(%q) error %v does not wrap ErrUnknownTrial", tt.in, err)
 				}
 				if !got.IsZero() {
 					t.Errorf("ParseTrial(%q) returned non-zero trial %v with an error", tt.in, got)

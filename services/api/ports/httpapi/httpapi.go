@@ -15,7 +15,6 @@ import (
 
 	"github.com/gofiber/contrib/otelfiber/v2"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/valyala/fasthttp"
@@ -118,6 +117,8 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	if opts.Limits.MaxBodyBytes <= 0 {
 		opts.Limits.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	s := server{app: application, stream: opts.Stream, draining: opts.Draining}
+	routes := s.routes(opts.MetricsHandler)
 	f := fiber.New(fiber.Config{
 		AppName:               opts.AppName,
 		DisableStartupMessage: true,
@@ -127,7 +128,7 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 		// A larger body is refused while reading, before routing; Fiber
 		// hands the 413 to errorHandler, so it is JSON like every error.
 		BodyLimit:    opts.Limits.MaxBodyBytes,
-		ErrorHandler: errorHandler(logger),
+		ErrorHandler: errorHandler(logger, routes.allow),
 	})
 	if opts.Draining != nil {
 		f.Use(func(c *fiber.Ctx) error {
@@ -154,31 +155,16 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	}
 	// After the metrics, so throttled requests are counted as 429s; before
 	// tracing, so a flood costs no spans.
-	if limit := rateLimit(opts.Limits); limit != nil {
+	if limit := rateLimit(opts.Limits, routes.unlimited); limit != nil {
 		f.Use(limit)
 	}
 	if opts.Tracing {
 		f.Use(otelfiber.Middleware(
-			// Probes and scrapes would drown the traces that matter.
-			otelfiber.WithNext(func(c *fiber.Ctx) bool {
-				return !strings.HasPrefix(c.Path(), "/update_model/") && !strings.HasPrefix(c.Path(), "/models/")
-			}),
+			otelfiber.WithNext(func(c *fiber.Ctx) bool { return !routes.traced(c.Path()) }),
 			otelfiber.WithCollectClientIP(false),
 		))
 	}
-	if opts.MetricsHandler != nil {
-		f.Get("/metrics", adaptor.HTTPHandler(opts.MetricsHandler))
-	}
-
-	s := server{app: application, stream: opts.Stream, draining: opts.Draining}
-	f.Get("/healthz", s.healthz)
-	f.Get("/readyz", s.readyz)
-	// Add(GET) rather than Get: Fiber's Get also registers HEAD, and a HEAD
-	// from a link checker must not record an observation.
-	f.Add(fiber.MethodGet, "/update_model/:trial", s.recordObservation)
-	f.Post("/update_model/:trial", s.recordObservation)
-	f.Post("/models/:name/observations", s.recordObservations)
-	f.Put("/models/:name", s.defineModel)
+	routes.register(f)
 	jsonForUnknownMethods(f)
 	return f
 }
@@ -217,7 +203,9 @@ type server struct {
 func (s server) recordObservation(c *fiber.Ctx) error {
 	trial, err := observation.ParseTrial(c.Params("trial"))
 	if err != nil {
-		return err
+		// Each trial is a resource of its own (/update_model/w): there is
+		// no /update_model/x to act on.
+		return apperr.New(apperr.NotFound, "%s", err.Error())
 	}
 	res, err := s.app.Commands.RecordObservation.Handle(c.UserContext(), command.RecordObservation{Trial: trial})
 	if err != nil {
@@ -249,7 +237,7 @@ func (s server) recordObservations(c *fiber.Ctx) error {
 		return apperr.New(apperr.IncorrectInput, `send {"trial":"w"} or counts {"w":30,"l":70}, not both`)
 	case req.Trial != nil:
 		t, err := observation.ParseTrial(*req.Trial)
-		if err != nil {
+		if err != nil { // a field of the body is wrong, not the path
 			return apperr.New(apperr.IncorrectInput, "trial %q: want %q (water) or %q (land)", observation.Clip(*req.Trial), "w", "l")
 		}
 		cmd.Trial = t
@@ -338,8 +326,9 @@ func (s server) readyz(c *fiber.Ctx) error {
 // errorHandler is the one place errors become responses: Fiber's own errors
 // (unknown route, wrong method, body too large) keep their status, app
 // errors get the status of their kind and only their public message; the
-// internal cause goes to the log.
-func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
+// internal cause goes to the log. A 405 gets the Allow header allow gives
+// for its path.
+func errorHandler(logger *slog.Logger, allow func(path string) string) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var status int
 		var msg string
@@ -355,7 +344,7 @@ func errorHandler(logger *slog.Logger) fiber.ErrorHandler {
 				slog.String("method", c.Method()), slog.String("path", c.Path()),
 				slog.Int("status", status), slog.String("error", err.Error()))
 		case status == fiber.StatusMethodNotAllowed:
-			c.Set(fiber.HeaderAllow, allowed(c.Path()))
+			c.Set(fiber.HeaderAllow, allow(c.Path()))
 		}
 		if status == fiber.StatusServiceUnavailable {
 			// The store usually comes back within seconds; tell clients so.
@@ -372,18 +361,4 @@ func levelFor(status int) slog.Level {
 		return slog.LevelWarn
 	}
 	return slog.LevelError
-}
-
-// allowed is the Allow header of a 405. The routes are few and fixed, so a
-// literal list beats walking Fiber's router.
-func allowed(path string) string {
-	switch {
-	case path == "/healthz" || path == "/readyz" || path == "/metrics":
-		return "GET, HEAD"
-	case strings.HasPrefix(path, "/models/") && strings.HasSuffix(path, "/observations"):
-		return "POST"
-	case strings.HasPrefix(path, "/models/"):
-		return "PUT"
-	}
-	return "GET, POST"
 }

@@ -14,8 +14,10 @@ import (
 // Limits bound what one client can ask of the api.
 type Limits struct {
 	// MaxBodyBytes is the largest request body accepted; a larger one gets
-	// 413 before any handler runs. The endpoints take no body, so it only
-	// needs to cover stray small ones. Zero means DefaultMaxBodyBytes.
+	// 413 before any handler runs. The largest body an endpoint takes is a
+	// small JSON object (POST /models/{name}/observations, PUT
+	// /models/{name}), so the limit only needs to cover that many times
+	// over. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int
 	// RatePerSecond is the sustained requests per second allowed to one
 	// client IP; zero turns rate limiting off. Burst is how many it may send
@@ -32,14 +34,10 @@ const DefaultMaxBodyBytes = 4 << 10
 // forgotten, which can only make the limit more lenient for that client.
 const maxTrackedClients = 16384
 
-// unlimited is true for paths never rate limited: probes and scrapes must
-// see the service as it is, not as throttled.
-func unlimited(path string) bool {
-	return path == "/healthz" || path == "/readyz" || path == "/metrics"
-}
-
 // rateLimit returns the middleware answering 429 with Retry-After to a
-// client over its budget, or nil when l turns rate limiting off.
+// client over its budget, or nil when l turns rate limiting off. A path
+// for which unlimited is true (the route table's probes and scrape) is
+// never limited.
 //
 // Not gofiber's limiter middleware: its clock ticks once a second, it
 // counts whole-second windows (a fixed window lets 2×Max through around a
@@ -48,7 +46,7 @@ func unlimited(path string) bool {
 // goroutine per middleware that is never stopped. A token bucket per client
 // (golang.org/x/time/rate) gives exactly RATE_LIMIT/s with RATE_LIMIT_BURST,
 // and the exact time until the next request would be allowed.
-func rateLimit(l Limits) fiber.Handler {
+func rateLimit(l Limits, unlimited func(path string) bool) fiber.Handler {
 	if l.RatePerSecond <= 0 {
 		return nil
 	}

@@ -1,0 +1,77 @@
+package redisstream
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+)
+
+// PublishMetrics count and time XADDs.
+type PublishMetrics struct {
+	published *prometheus.CounterVec
+	failures  prometheus.Counter
+	duration  prometheus.Histogram
+}
+
+// NewPublishMetrics registers the publish metrics with reg.
+func NewPublishMetrics(reg prometheus.Registerer) *PublishMetrics {
+	m := &PublishMetrics{
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edb_api_events_published_total",
+			Help: "Events stored in the stream (XADD succeeded), by trial: w or l for one toss, batch for counts, define for a model definition.",
+		}, []string{"trial"}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edb_api_publish_failures_total",
+			Help: "XADDs that failed or timed out; each one was answered 503.",
+		}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "edb_api_publish_duration_seconds",
+			Help:    "Time one XADD took, successful or not.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+	}
+	reg.MustRegister(m.published, m.failures, m.duration)
+	for _, l := range []string{events.TrialWater, events.TrialLand, labelBatch, labelDefine} {
+		m.published.WithLabelValues(l)
+	}
+	return m
+}
+
+// WithMetrics makes the publisher count and time its XADDs.
+func WithMetrics(m *PublishMetrics) Option { return func(p *Publisher) { p.metrics = m } }
+
+// observe records one XADD of o that started at start and ended with err.
+// An event the contract refused never gets here: it was not an XADD. A nil
+// m measures nothing, so a publisher without metrics pays one comparison.
+func (m *PublishMetrics) observe(start time.Time, o *events.Event, err error) {
+	if m == nil {
+		return
+	}
+	m.duration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		m.failures.Inc()
+		return
+	}
+	m.published.WithLabelValues(publishedLabel(o)).Inc()
+}
+
+// Label values of edb_api_events_published_total besides the trials.
+const (
+	labelBatch  = "batch"
+	labelDefine = "define"
+)
+
+// publishedLabel is o's kind as a metric label and span attribute: its
+// trial, batch or define.
+func publishedLabel(o *events.Event) string {
+	switch {
+	case o.Kind == events.KindDefine:
+		return labelDefine
+	case o.Trial != "":
+		return o.Trial
+	default:
+		return labelBatch
+	}
+}
