@@ -9,9 +9,9 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/service"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
 func main() {
@@ -21,14 +21,12 @@ func main() {
 		os.Exit(2)
 	}
 	logger := logging.New(os.Stdout, service.Name, cfg.LogLevel)
-	// go-redis logs reconnect failures through a process-wide logger; send
-	// them through ours so every line is JSON.
-	redisstream.RouteClientLogs(logger)
+	redisconf.RouteClientLogs(logger)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := service.Run(ctx, cfg, logger); err != nil {
-		logger.Error("api stopped", "error", err.Error())
+		logger.Error("api stopped", "err", err)
 		stop()
 		os.Exit(1)
 	}

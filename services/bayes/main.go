@@ -11,16 +11,18 @@ import (
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/service"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
 func main() {
-	cfg, err := service.LoadConfig(nil)
+	cfg, err := service.LoadConfig(os.LookupEnv)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bayes:", err)
+		fmt.Fprintf(os.Stderr, "bayes: %v\n", err)
 		os.Exit(2)
 	}
-	log := logging.New(os.Stderr, "bayes", cfg.LogLevel)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	log := logging.New(os.Stdout, service.Name, cfg.LogLevel)
+	redisconf.RouteClientLogs(log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := service.Run(ctx, cfg, log); err != nil {
 		log.Error("bayes stopped", "err", err)

@@ -10,6 +10,17 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
+)
+
+// The stream the api writes events to and the pub/sub channel bayes also
+// listens on, when a deployment names no other (REDIS_STREAM,
+// REDIS_CHANNEL): the original's names, which redis-cli users and old
+// producers write to.
+const (
+	DefaultStream  = "update_model"
+	DefaultChannel = "update_model"
 )
 
 // Stream entry field names. They are part of the contract: a producer written
@@ -173,7 +184,7 @@ func Decode(values map[string]any) (Event, error) {
 	case kind == KindDefine:
 		o.Kind = KindDefine
 	default:
-		return o, malformed(CodeInvalidKind, "kind %q is neither %q nor %q", clip(kind), KindObserve, KindDefine)
+		return o, malformed(CodeInvalidKind, "kind %q is neither %q nor %q", clip.String(kind, clip.Field), KindObserve, KindDefine)
 	}
 	name, ok, err := str(values, FieldModel)
 	if err != nil {
@@ -182,7 +193,7 @@ func Decode(values map[string]any) (Event, error) {
 	if !ok {
 		name = DefaultModel
 	} else if !ValidModelName(name) {
-		return o, malformed(CodeInvalidModel, "model %q is not a name: %s", clip(name), ModelNameRule)
+		return o, malformed(CodeInvalidModel, "model %q is not a name: %s", clip.String(name, clip.Field), ModelNameRule)
 	}
 	o.Model = name
 	if o.Kind == KindDefine {
@@ -198,7 +209,7 @@ func Decode(values map[string]any) (Event, error) {
 	} else if ok {
 		us, perr := strconv.ParseInt(ts, 10, 64)
 		if perr != nil || us <= 0 {
-			return o, malformed(CodeInvalidTimestamp, "field %q is %q, not microseconds since the epoch", FieldTimestamp, clip(ts))
+			return o, malformed(CodeInvalidTimestamp, "field %q is %q, not microseconds since the epoch", FieldTimestamp, clip.String(ts, clip.Field))
 		}
 		o.PublishedAt = time.UnixMicro(us)
 	}
@@ -234,7 +245,7 @@ func decodeObservation(values map[string]any, o *Event) error {
 			return malformed(CodeInvalidCounts, "an observation has %q or the counts %q and %q, not both", FieldTrial, FieldWater, FieldLand)
 		}
 		if !ValidTrial(trial) {
-			return malformed(CodeInvalidTrial, "trial %q is neither %q nor %q", clip(trial), TrialWater, TrialLand)
+			return malformed(CodeInvalidTrial, "trial %q is neither %q nor %q", clip.String(trial, clip.Field), TrialWater, TrialLand)
 		}
 		o.Trial = trial
 		return nil
@@ -260,7 +271,7 @@ func count(field, s string, present bool) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 || n > MaxCount {
-		return 0, malformed(CodeInvalidCounts, "field %q is %q, not a whole number from 0 to %d", field, clip(s), MaxCount)
+		return 0, malformed(CodeInvalidCounts, "field %q is %q, not a whole number from 0 to %d", field, clip.String(s, clip.Field), MaxCount)
 	}
 	return n, nil
 }
@@ -282,7 +293,7 @@ func decodeSpec(values map[string]any, o *Event) error {
 	}
 	n, perr := strconv.Atoi(points)
 	if perr != nil {
-		return malformed(CodeInvalidSpec, "field %q is %q, not a whole number", FieldGridPoints, clip(points))
+		return malformed(CodeInvalidSpec, "field %q is %q, not a whole number", FieldGridPoints, clip.String(points, clip.Field))
 	}
 	spec, serr := NewModelSpec(prior, n)
 	if serr != nil {
@@ -304,21 +315,11 @@ func str(values map[string]any, name string) (string, bool, error) {
 	return s, true, nil
 }
 
-// clip keeps error messages (which end up in the dead-letter stream and the
-// logs) short whatever a producer sent.
-func clip(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
-}
-
 // Validate checks an event before it is produced, by the rules Decode reads
 // it with, so a producer never writes an entry the consumer dead-letters.
 func (o Event) Validate() error {
 	if o.Model != "" && !ValidModelName(o.Model) {
-		return malformed(CodeInvalidModel, "model %q is not a name: %s", clip(o.Model), ModelNameRule)
+		return malformed(CodeInvalidModel, "model %q is not a name: %s", clip.String(o.Model, clip.Field), ModelNameRule)
 	}
 	switch o.Kind {
 	case KindDefine:
@@ -328,14 +329,14 @@ func (o Event) Validate() error {
 		return nil
 	case KindObserve, "":
 	default:
-		return malformed(CodeInvalidKind, "kind %q is neither %q nor %q", clip(o.Kind), KindObserve, KindDefine)
+		return malformed(CodeInvalidKind, "kind %q is neither %q nor %q", clip.String(o.Kind, clip.Field), KindObserve, KindDefine)
 	}
 	if o.Trial != "" {
 		if o.W != 0 || o.L != 0 {
 			return malformed(CodeInvalidCounts, "an observation has a trial or counts, not both")
 		}
 		if !ValidTrial(o.Trial) {
-			return malformed(CodeInvalidTrial, "trial %q is neither %q nor %q", clip(o.Trial), TrialWater, TrialLand)
+			return malformed(CodeInvalidTrial, "trial %q is neither %q nor %q", clip.String(o.Trial, clip.Field), TrialWater, TrialLand)
 		}
 		return nil
 	}

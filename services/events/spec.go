@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events/prior"
 )
 
@@ -75,7 +76,7 @@ func (s ModelSpec) Encode() string {
 func DecodeModelSpec(b string) (ModelSpec, error) {
 	var s ModelSpec
 	if err := json.Unmarshal([]byte(b), &s); err != nil {
-		return ModelSpec{}, fmt.Errorf("model spec %q: %w", clip(b), err)
+		return ModelSpec{}, fmt.Errorf("model spec %q: %w", clip.String(b, clip.Field), err)
 	}
 	return NewModelSpec(s.Prior, s.GridPoints)
 }

@@ -37,3 +37,7 @@ require (
 	google.golang.org/grpc v1.83.2 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+require github.com/event-driven-bayes/event-driven-bayes/services/events v0.0.0
+
+replace github.com/event-driven-bayes/event-driven-bayes/services/events => ../events

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
@@ -15,7 +16,7 @@ import (
 // Defaults of the api's own variables.
 const (
 	DefaultPort            = 8000
-	DefaultStream          = "update_model"
+	DefaultStream          = events.DefaultStream
 	DefaultPublishTimeout  = 2 * time.Second
 	DefaultLogLevel        = "info"
 	DefaultShutdownTimeout = 10 * time.Second

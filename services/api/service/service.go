@@ -67,7 +67,7 @@ func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, re
 	cleanup := func() {
 		pub.Close()
 		if err := client.Close(); err != nil {
-			logger.Warn("closing redis client", slog.String("error", err.Error()))
+			logger.Warn("closing redis client", slog.Any("err", err))
 		}
 	}
 	specs, err := redisstream.NewSpecReader(client, cfg.Stream)
@@ -86,7 +86,7 @@ func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, re
 	defer cancel()
 	if err := client.Ping(pctx).Err(); err != nil {
 		logger.Warn("redis not reachable at start-up; serving 503 until it is",
-			slog.String("redis", redisconf.Describe(cfg.Redis)), slog.String("error", err.Error()))
+			slog.String("redis", redisconf.Describe(cfg.Redis)), slog.Any("err", err))
 	}
 	return application, cleanup, nil
 }

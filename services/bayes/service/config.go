@@ -18,42 +18,76 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
-// Config is every setting of bayes, read once at start-up.
+// Config is every setting of bayes, read once at start-up so a bad
+// deployment fails at once rather than on first use.
 type Config struct {
-	Port           int
-	Redis          *redis.Options
-	Stream         string
-	Channel        string
-	ConsumerName   string
-	BatchSize      int
-	ClaimMinIdle   time.Duration
-	ClaimInterval  time.Duration
-	TrimInterval   time.Duration
-	StaleConsumer  time.Duration
+	// Port is the TCP port of the HTTP server (PORT).
+	Port int
+	// Redis are the client options from REDIS_URL, or REDIS_HOST, REDIS_PORT,
+	// REDIS_DB, REDIS_USERNAME and REDIS_PASSWORD (see platform/redisconf).
+	Redis *redis.Options
+	// Stream is the Redis Stream the observations arrive on (REDIS_STREAM);
+	// every other key bayes uses is named after it.
+	Stream string
+	// Channel is the pub/sub channel whose messages are forwarded into the
+	// stream, the original's transport (REDIS_CHANNEL).
+	Channel string
+	// ConsumerName is this replica's name in the consumer group
+	// (CONSUMER_NAME, default the host name): a name that survives restarts
+	// lets a replica finish its own pending entries at once.
+	ConsumerName string
+	// BatchSize is how many entries one read takes and one commit applies
+	// (BATCH_SIZE).
+	BatchSize int
+	// ClaimMinIdle is how long an entry is pending with another consumer
+	// before this one takes it over (CLAIM_MIN_IDLE); ClaimInterval is how
+	// often it looks (CLAIM_INTERVAL).
+	ClaimMinIdle  time.Duration
+	ClaimInterval time.Duration
+	// TrimInterval is how often acknowledged entries are trimmed from the
+	// stream, 0 never (TRIM_INTERVAL).
+	TrimInterval time.Duration
+	// StaleConsumer is how long a consumer with nothing pending may be idle
+	// before it is removed from the group, 0 never (STALE_CONSUMER_AFTER).
+	StaleConsumer time.Duration
+	// GraphsDir is where the plots are drawn (GRAPHS_DIR); GraphsKeep is how
+	// many numbered plots each model keeps (GRAPHS_KEEP); GraphsInterval is
+	// the least time between two renders of a model (GRAPHS_MIN_INTERVAL).
 	GraphsDir      string
 	GraphsKeep     int
 	GraphsInterval time.Duration
-	GridPoints     int
-	Prior          model.Prior
-	// DefaultSpec is PRIOR and GRID_POINTS as the spec of a model that an
-	// observation, not a definition, creates.
-	DefaultSpec       events.ModelSpec
+	// GridPoints and Prior are the grid and prior of a model that an
+	// observation, not a definition, creates (GRID_POINTS, PRIOR).
+	GridPoints int
+	Prior      model.Prior
+	// DefaultSpec is PRIOR and GRID_POINTS as that model's spec.
+	DefaultSpec events.ModelSpec
+	// ModelMetricsLimit is how many models export per-model metrics
+	// (MODEL_METRICS_LIMIT), so many models cannot flood Prometheus.
 	ModelMetricsLimit int
-	APIPublicURL      string
-	LivePoll          time.Duration
-	LogLevel          string
-	ShutdownTimeout   time.Duration
+	// APIPublicURL is where the live page's buttons send observations: the
+	// api as the browser reaches it (API_PUBLIC_URL).
+	APIPublicURL string
+	// LivePoll is how often a live feed looks for a changed model
+	// (LIVE_POLL_INTERVAL).
+	LivePoll time.Duration
+	// LogLevel is debug, info, warn or error (LOG_LEVEL).
+	LogLevel string
+	// ShutdownTimeout bounds the shutdown after SIGTERM: half for the HTTP
+	// server, half for the batch in hand (SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
 }
 
-// LoadConfig reads the environment through lookup (nil: os.LookupEnv) and
-// reports every invalid variable by name.
+// LoadConfig reads the configuration through lookup (os.LookupEnv in
+// production). Every invalid value is reported in one error that names each
+// offending variable.
 func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	r := envconf.New(lookup)
 	c := Config{
 		Port:              r.Int("PORT", 8001, 1, 65535),
 		Redis:             redisconf.Read(r),
-		Stream:            r.String("REDIS_STREAM", "update_model"),
-		Channel:           r.String("REDIS_CHANNEL", "update_model"),
+		Stream:            r.String("REDIS_STREAM", events.DefaultStream),
+		Channel:           r.String("REDIS_CHANNEL", events.DefaultChannel),
 		ConsumerName:      r.String("CONSUMER_NAME", defaultConsumerName()),
 		BatchSize:         r.Int("BATCH_SIZE", 1000, 1, 100_000),
 		ClaimMinIdle:      r.Duration("CLAIM_MIN_IDLE", 30*time.Second, 10*time.Millisecond, 24*time.Hour),
@@ -78,9 +112,6 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	c.Prior = p
 	if err := r.Err(); err != nil {
 		return Config{}, err
-	}
-	if _, err := model.New(c.GridPoints, c.Prior); err != nil {
-		return Config{}, fmt.Errorf("invalid configuration: PRIOR=%q with GRID_POINTS=%d: %w", spec, c.GridPoints, err)
 	}
 	ds, err := events.NewModelSpec(c.Prior.String(), c.GridPoints)
 	if err != nil {

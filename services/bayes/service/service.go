@@ -29,6 +29,9 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/telemetry"
 )
 
+// Name is the service name in logs and traces.
+const Name = "bayes"
+
 // readBlock bounds how long one XREADGROUP waits, and so how long shutdown
 // waits for the consumer to notice.
 const readBlock = time.Second
@@ -37,7 +40,7 @@ const readBlock = time.Second
 // down in order: stop taking HTTP requests, commit the batch in hand, draw
 // the final plot, close Redis. It returns nil after a clean shutdown.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	tracing, err := telemetry.Setup(ctx, "bayes")
+	tracing, err := telemetry.Setup(ctx, Name)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,6 @@
 //
 // standin/ makes those stand-ins (the kind test uses them too), and
 // cmd/standins prints their names as GO_IMAGE=, RUNTIME_IMAGE= and
-// REDIS_IMAGE= lines for a script or make. healthcheck/ is the small
-// program the images use as their health check.
+// REDIS_IMAGE= lines for a script or make. The images' health check
+// program is services/platform/cmd/healthcheck.
 package compose

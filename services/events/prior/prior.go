@@ -9,6 +9,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
 )
 
 // maxParams is the most parameters a family takes; Prior holds them in an
@@ -94,11 +96,11 @@ func Parse(s string) (Prior, error) {
 		}
 		p := Prior{f: f}
 		if !p.parseParams(arg) || !f.valid(p.ps) {
-			return Prior{}, fmt.Errorf("prior %q: %s", clip(s), f.rule)
+			return Prior{}, fmt.Errorf("prior %q: %s", clip.String(s, clip.Field), f.rule)
 		}
 		return p, nil
 	}
-	return Prior{}, fmt.Errorf("prior %q: want one of %s", clip(s), strings.Join(forms(), ", "))
+	return Prior{}, fmt.Errorf("prior %q: want one of %s", clip.String(s, clip.Field), strings.Join(forms(), ", "))
 }
 
 // parseParams reads arg, the spec after the colon, as exactly as many
@@ -202,13 +204,4 @@ func forms() []string {
 		}
 	}
 	return out
-}
-
-// clip shortens user input quoted in an error, as the events package does.
-func clip(s string) string {
-	const limit = 64
-	if len(s) <= limit {
-		return s
-	}
-	return s[:limit] + "…"
 }

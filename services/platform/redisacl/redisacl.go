@@ -20,6 +20,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
 // User names, as REDIS_USERNAME or the user part of REDIS_URL.
@@ -32,8 +34,8 @@ const (
 
 // Defaults of REDIS_STREAM and REDIS_CHANNEL.
 const (
-	DefaultStream  = "update_model"
-	DefaultChannel = "update_model"
+	DefaultStream  = events.DefaultStream
+	DefaultChannel = events.DefaultChannel
 )
 
 // Config names the stream and the pub/sub channel the rules are for; empty

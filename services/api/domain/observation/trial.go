@@ -5,6 +5,8 @@ package observation
 import (
 	"errors"
 	"fmt"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
 )
 
 // Trial is the outcome of one toss. It is a struct rather than a bare string
@@ -33,7 +35,7 @@ func ParseTrial(s string) (Trial, error) {
 	case Land.s:
 		return Land, nil
 	default:
-		return Trial{}, fmt.Errorf("%w %q: use %q (water) or %q (land)", ErrUnknownTrial, clip(s), Water.s, Land.s)
+		return Trial{}, fmt.Errorf("%w %q: use %q (water) or %q (land)", ErrUnknownTrial, clip.String(s, clip.Param), Water.s, Land.s)
 	}
 }
 
@@ -42,15 +44,3 @@ func (t Trial) String() string { return t.s }
 
 // IsZero reports whether t was never parsed; handlers reject it.
 func (t Trial) IsZero() bool { return t.s == "" }
-
-// Clip keeps an attacker-sized value out of error messages.
-func Clip(s string) string { return clip(s) }
-
-// clip keeps an attacker-sized path segment out of the error message.
-func clip(s string) string {
-	const max = 32
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
-}

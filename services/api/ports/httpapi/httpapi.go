@@ -22,6 +22,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/domain/observation"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
 
@@ -238,7 +239,7 @@ func (s server) recordObservations(c *fiber.Ctx) error {
 	case req.Trial != nil:
 		t, err := observation.ParseTrial(*req.Trial)
 		if err != nil { // a field of the body is wrong, not the path
-			return apperr.New(apperr.IncorrectInput, "trial %q: want %q (water) or %q (land)", observation.Clip(*req.Trial), "w", "l")
+			return apperr.New(apperr.IncorrectInput, "trial %q: want %q (water) or %q (land)", clip.String(*req.Trial, clip.Param), "w", "l")
 		}
 		cmd.Trial = t
 	case req.W != nil || req.L != nil:
@@ -342,7 +343,7 @@ func errorHandler(logger *slog.Logger, allow func(path string) string) fiber.Err
 		case status >= 500:
 			logger.LogAttrs(c.UserContext(), levelFor(status), "request failed",
 				slog.String("method", c.Method()), slog.String("path", c.Path()),
-				slog.Int("status", status), slog.String("error", err.Error()))
+				slog.Int("status", status), slog.Any("err", err))
 		case status == fiber.StatusMethodNotAllowed:
 			c.Set(fiber.HeaderAllow, allow(c.Path()))
 		}

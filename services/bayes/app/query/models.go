@@ -9,6 +9,7 @@ import (
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
 
@@ -156,7 +157,7 @@ func (h *Models) Stored(ctx context.Context, limit int) ([]StoredModel, int, err
 
 func (h *Models) stored(ctx context.Context, name string) (StoredModel, error) {
 	if !events.ValidModelName(name) {
-		return StoredModel{}, apperr.New(apperr.IncorrectInput, "model name %q: want %s", clip(name), events.ModelNameRule)
+		return StoredModel{}, apperr.New(apperr.IncorrectInput, "model name %q: want %s", clip.String(name, clip.Field), events.ModelNameRule)
 	}
 	got, err := h.store.Models(ctx, name)
 	if err != nil {
@@ -205,13 +206,4 @@ func (h *Models) View(sm StoredModel) (ModelView, error) {
 		Grid: grid, Prior: m.PriorMass(), Posterior: post,
 		Mean: s.Mean, SD: s.SD, MAP: s.MAP, HPDI: s.HPDI,
 	}, nil
-}
-
-// clip keeps an attacker-sized name out of error messages.
-func clip(s string) string {
-	const max = 64
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
 
@@ -112,7 +113,7 @@ func (h *handlers) predictive(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query().Get("trials")
 	trials, err := strconv.Atoi(raw)
 	if err != nil {
-		h.fail(w, r, apperr.New(apperr.IncorrectInput, "trials=%q: want a whole number, e.g. ?trials=10", clip(raw)))
+		h.fail(w, r, apperr.New(apperr.IncorrectInput, "trials=%q: want a whole number, e.g. ?trials=10", clip.String(raw, clip.Param)))
 		return
 	}
 	v, err := h.app.Queries.Models.Predictive(r.Context(), r.PathValue("name"), trials)
@@ -154,13 +155,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// clip keeps an attacker-sized query value out of error messages.
-func clip(s string) string {
-	const max = 32
-	if len(s) <= max {
-		return s
-	}
-	return s[:max] + "…"
 }

@@ -237,7 +237,7 @@ func serveBare(addr string) {
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/update_model/:trial", func(c *fiber.Ctx) error {
-		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": "0-0", "trial": c.Params("trial"), "stream": "update_model"})
+		return c.Status(fiber.StatusCreated).JSON(fiber.Map{"id": "0-0", "trial": c.Params("trial"), "stream": stream})
 	})
 	log.Fatal(app.Listen(addr))
 }

@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
-const stream = "update_model"
+const stream = events.DefaultStream
 
 // benchAPI: requests/s of GET /update_model/w, every one stored in Redis,
 // against a bare Fiber handler, alternating so drift hits both alike.

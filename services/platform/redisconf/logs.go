@@ -1,4 +1,4 @@
-package redisstream
+package redisconf
 
 import (
 	"context"
@@ -9,8 +9,9 @@ import (
 )
 
 // RouteClientLogs sends go-redis's own log lines (pool dial failures while
-// Redis is down) to logger as warnings instead of plain text on stderr.
-// go-redis keeps one logger per process, so only main should call this.
+// Redis is down) to logger as warnings instead of plain text on stderr, so
+// every line a service prints is JSON. go-redis keeps one logger per
+// process, so only main should call this.
 func RouteClientLogs(logger *slog.Logger) {
 	redis.SetLogger(slogAdapter{logger: logger})
 }
