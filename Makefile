@@ -201,7 +201,6 @@ helm-lint:
 ## bayes and Redis under load, replicas replaced, Redis absent at start-up,
 ## lost replies, bad input; each ends with the model counting exactly what
 ## was acknowledged. A few minutes; needs redis-server
-.PHONY: chaos fuzz
 chaos:
 	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server (or run .ci/run)"; exit 1; }
 	cd services/e2e && $(GO) test -race -tags chaos -count=1 -timeout 20m -run Chaos ./...

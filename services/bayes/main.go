@@ -11,7 +11,6 @@ import (
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/service"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
 func main() {
@@ -21,7 +20,7 @@ func main() {
 		os.Exit(2)
 	}
 	log := logging.New(os.Stdout, service.Name, cfg.LogLevel)
-	redisconf.RouteClientLogs(log)
+	logging.RouteRedisClientLogs(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := service.Run(ctx, cfg, log); err != nil {

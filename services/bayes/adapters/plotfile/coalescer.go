@@ -16,13 +16,6 @@ import (
 // cancelled, so shutdown waits for the final image but not for ever.
 const FinalDrawTimeout = 2 * time.Second
 
-// CoalescerStats are the Coalescer's counters, for metrics.
-type CoalescerStats struct {
-	Draws   int64 // render calls that succeeded
-	Errors  int64 // render calls that failed
-	Ignored int64 // Notify calls dropped as older than, or equal to, a state already seen
-}
-
 // Coalescer decouples drawing from event consumption: the consumer calls
 // Notify for every new state and never waits; Run draws whatever state is
 // newest when the previous draw finishes. A burst of thousands of events
@@ -48,6 +41,7 @@ type Coalescer struct {
 	lastStart time.Time     // of the previous draw; only Run touches it
 
 	running atomic.Bool
+	// What happened, for the tests (export_test.go).
 	draws   atomic.Int64
 	errs    atomic.Int64
 	ignored atomic.Int64
@@ -189,9 +183,4 @@ func (c *Coalescer) draw(ctx context.Context, s model.Counts) error {
 	c.errs.Add(1)
 	c.log.Error("drawing graph", "n", s.N, "w", s.W, "err", err)
 	return err
-}
-
-// Stats returns the counters for metrics.
-func (c *Coalescer) Stats() CoalescerStats {
-	return CoalescerStats{Draws: c.draws.Load(), Errors: c.errs.Load(), Ignored: c.ignored.Load()}
 }

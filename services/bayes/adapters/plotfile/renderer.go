@@ -67,13 +67,6 @@ type Snapshot struct {
 	Posterior  []float64
 }
 
-// Stats are the Renderer's counters, for metrics.
-type Stats struct {
-	Renders      int64         // images written successfully
-	Failures     int64         // Render calls that returned an error
-	LastDuration time.Duration // wall time of the last successful Render
-}
-
 // Renderer writes Snapshots as PNG files into one directory. It is safe for
 // concurrent use, but the order in which concurrent calls replace
 // latest.png is not defined: the Coalescer is what keeps calls in order.
@@ -87,6 +80,7 @@ type Renderer struct {
 	mu    sync.Mutex
 	index retention
 
+	// What happened, for the tests (export_test.go).
 	renders  atomic.Int64
 	failures atomic.Int64
 	lastDur  atomic.Int64
@@ -274,15 +268,6 @@ func (r *Renderer) writeFile(name string, data []byte) (err error) {
 		return fmt.Errorf("renaming temp file to %s: %w", name, err)
 	}
 	return nil
-}
-
-// Stats returns the counters for metrics.
-func (r *Renderer) Stats() Stats {
-	return Stats{
-		Renders:      r.renders.Load(),
-		Failures:     r.failures.Load(),
-		LastDuration: time.Duration(r.lastDur.Load()),
-	}
 }
 
 // Dir returns the directory the Renderer writes into.

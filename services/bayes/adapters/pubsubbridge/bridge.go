@@ -42,7 +42,7 @@ type Bridge struct {
 	log   *slog.Logger
 	now   func() time.Time
 	// Subscribed, when set, is called each time this replica starts or stops
-	// forwarding; tests and readiness use it.
+	// forwarding; the tests wait on it.
 	Subscribed func(bool)
 }
 

@@ -1,4 +1,4 @@
-package redisconf
+package logging
 
 import (
 	"context"
@@ -8,11 +8,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// RouteClientLogs sends go-redis's own log lines (pool dial failures while
+// RouteRedisClientLogs sends go-redis's own log lines (pool dial failures while
 // Redis is down) to logger as warnings instead of plain text on stderr, so
 // every line a service prints is JSON. go-redis keeps one logger per
 // process, so only main should call this.
-func RouteClientLogs(logger *slog.Logger) {
+func RouteRedisClientLogs(logger *slog.Logger) {
 	redis.SetLogger(slogAdapter{logger: logger})
 }
 
