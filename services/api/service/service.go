@@ -120,12 +120,11 @@ func newApplication(client redis.Cmdable, pub command.Publisher, specs command.S
 // cfg.ShutdownTimeout and closes Redis. It returns nil after a clean
 // shutdown and an error if the server could not start or failed.
 func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	tracing, err := telemetry.Setup(ctx, Name)
+	tracing, reg, flush, err := telemetry.Start(ctx, Name, logger)
 	if err != nil {
 		return err
 	}
-	defer tracing.Flush(ctx, logger)
-	reg := telemetry.NewRegistry()
+	defer flush()
 	application, cleanup, err := newApplicationWith(ctx, cfg, logger, reg, tracing.Enabled)
 	if err != nil {
 		return err

@@ -40,12 +40,11 @@ const readBlock = time.Second
 // down in order: stop taking HTTP requests, commit the batch in hand, draw
 // the final plot, close Redis. It returns nil after a clean shutdown.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
-	tracing, err := telemetry.Setup(ctx, Name)
+	tracing, reg, flush, err := telemetry.Start(ctx, Name, log)
 	if err != nil {
 		return err
 	}
-	defer tracing.Flush(ctx, log)
-	reg := telemetry.NewRegistry()
+	defer flush()
 
 	rdb := redis.NewClient(cfg.Redis)
 	defer rdb.Close()

@@ -103,6 +103,17 @@ func Setup(ctx context.Context, service string) (Tracing, error) {
 	return Tracing{Enabled: true, Shutdown: tp.Shutdown}, nil
 }
 
+// Start is how a service begins: Setup for service, and a registry from
+// NewRegistry. Call flush when the service stops (defer it), so the spans
+// still buffered are exported.
+func Start(ctx context.Context, service string, log *slog.Logger) (tracing Tracing, reg *prometheus.Registry, flush func(), err error) {
+	tracing, err = Setup(ctx, service)
+	if err != nil {
+		return Tracing{}, nil, nil, err
+	}
+	return tracing, NewRegistry(), func() { tracing.Flush(ctx, log) }, nil
+}
+
 // NewRegistry returns a Prometheus registry with the Go runtime and process
 // collectors, for a service's own metrics to join.
 func NewRegistry() *prometheus.Registry {

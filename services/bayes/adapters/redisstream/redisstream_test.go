@@ -45,6 +45,27 @@ func (f fixture) add(t *testing.T, fields ...string) string {
 	return id
 }
 
+// readNew reads the new entries as c and fails the test unless there are
+// exactly n.
+func readNew(t *testing.T, c *redisstream.Consumer, n int) []command.Entry {
+	t.Helper()
+	batch, err := c.ReadNew(context.Background(), n+1, time.Second)
+	if err != nil || len(batch) != n {
+		t.Fatalf("read %d, %v", len(batch), err)
+	}
+	return batch
+}
+
+// commit commits batch and fails the test if the commit fails.
+func (f fixture) commit(t *testing.T, batch []command.Entry) command.Result {
+	t.Helper()
+	res, err := f.led.Commit(context.Background(), batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 func (f fixture) consumer(t *testing.T, name string) *redisstream.Consumer {
 	t.Helper()
 	c := redisstream.NewConsumer(f.rdb, f.keys, name)
@@ -64,22 +85,13 @@ func TestCommitAppliesOnceAndDeadLetters(t *testing.T) {
 	bad := f.add(t, "trial", "sea")
 	f.add(t, "nothing", "here")
 
-	batch, err := c.ReadNew(ctx, 100, time.Second)
-	if err != nil || len(batch) != 5 {
-		t.Fatalf("read %d, %v", len(batch), err)
-	}
-	res, err := f.led.Commit(ctx, batch)
-	if err != nil {
-		t.Fatal(err)
-	}
+	batch := readNew(t, c, 5)
+	res := f.commit(t, batch)
 	if got := summary(res); got != "applied 3 skipped 0 dead 2 aaadd default=2/3" {
 		t.Fatalf("commit = %s", got)
 	}
 	// The same batch again (a redelivery): nothing changes.
-	res, err = f.led.Commit(ctx, batch)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res = f.commit(t, batch)
 	if got := summary(res); got != "applied 0 skipped 5 dead 0 sssss default=2/3" {
 		t.Fatalf("second commit = %s", got)
 	}
@@ -142,23 +154,16 @@ func TestNamedModelsDefinitionsAndCounts(t *testing.T) {
 	f.add(t, "trial", "w")
 	f.add(t, "model", "bad name", "trial", "w")
 
-	batch, err := c.ReadNew(ctx, 100, time.Second)
-	if err != nil || len(batch) != 8 {
-		t.Fatalf("read %d, %v", len(batch), err)
-	}
-	res, err := f.led.Commit(ctx, batch)
-	if err != nil {
-		t.Fatal(err)
-	}
+	batch := readNew(t, c, 8)
+	res := f.commit(t, batch)
 	if got := summary(res); got != "applied 6 skipped 0 dead 2 aaaaadad ab=30/101 cd=1/1 default=1/1" {
 		t.Fatalf("commit = %s", got)
 	}
 	if conflicts := conflicts(res); len(conflicts) != 1 || !strings.Contains(conflicts[5], `model "cd"`) {
 		t.Fatalf("conflicts = %v", conflicts)
 	}
-	res, err = f.led.Commit(ctx, batch)
-	if err != nil || summary(res) != "applied 0 skipped 8 dead 0 ssssssss ab=30/101 cd=1/1 default=1/1" {
-		t.Fatalf("redelivery = %s, %v", summary(res), err)
+	if res = f.commit(t, batch); summary(res) != "applied 0 skipped 8 dead 0 ssssssss ab=30/101 cd=1/1 default=1/1" {
+		t.Fatalf("redelivery = %s", summary(res))
 	}
 	names, err := f.led.ModelNames(ctx)
 	if err != nil || strings.Join(names, ",") != "ab,cd,default" {
@@ -270,9 +275,7 @@ func TestTrimKeepsPendingAndUndelivered(t *testing.T) {
 	batch, _ := c.ReadNew(ctx, 6, time.Second) // 6 delivered, 4 never delivered
 	// Acknowledge all but the 3rd: it stays pending.
 	dec := append(append([]command.Entry{}, batch[:2]...), batch[3:]...)
-	if _, err := f.led.Commit(ctx, dec); err != nil {
-		t.Fatal(err)
-	}
+	f.commit(t, dec)
 	if _, err := c.Trim(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -281,9 +284,7 @@ func TestTrimKeepsPendingAndUndelivered(t *testing.T) {
 		t.Fatalf("after trim %d entries from %v; want 8 from the pending %s", len(left), left[0].ID, ids[2])
 	}
 	// Once it is acknowledged, everything up to the last delivered may go.
-	if _, err := f.led.Commit(ctx, batch[2:3]); err != nil {
-		t.Fatal(err)
-	}
+	f.commit(t, batch[2:3])
 	if _, err := c.Trim(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -348,10 +349,7 @@ func TestConcurrentOverlappingCommits(t *testing.T) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	batch, err := c.ReadNew(ctx, total, time.Second)
-	if err != nil || len(batch) != total {
-		t.Fatalf("read %d, %v", len(batch), err)
-	}
+	batch := readNew(t, c, total)
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
@@ -366,9 +364,7 @@ func TestConcurrentOverlappingCommits(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if _, err := f.led.Commit(ctx, batch); err != nil { // sweep anything no window covered
-		t.Fatal(err)
-	}
+	f.commit(t, batch) // sweep anything no window covered
 	st, _ := f.led.State(ctx, "default")
 	if st != (model.Counts{W: (total + 2) / 3, N: total}) {
 		t.Fatalf("state %+v after concurrent commits", st)

@@ -174,6 +174,16 @@ func drawModel(t *rapid.T) (m *model.Model, spec string, ok bool) {
 	return m, spec, err == nil
 }
 
+// checkModels checks prop against models drawn by drawModel, leaving out
+// the draws drawModel rightly rejects.
+func checkModels(t *testing.T, prop func(t *rapid.T, m *model.Model, spec string)) {
+	rapid.Check(t, func(t *rapid.T) {
+		if m, spec, ok := drawModel(t); ok {
+			prop(t, m, spec)
+		}
+	})
+}
+
 func countTrials(ts []model.Trial) (c model.Counts) {
 	for _, tr := range ts {
 		c.N++
@@ -233,11 +243,7 @@ func equalBits(a, b []float64) bool {
 
 // (1) Trials fed one by one through Observe give the closed form.
 func TestPropObserveSequenceIsClosedForm(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		m, spec, ok := drawModel(t)
-		if !ok {
-			return
-		}
+	checkModels(t, func(t *rapid.T, m *model.Model, spec string) {
 		trials := rapid.SliceOfN(trialGen, 0, 3000).Draw(t, "trials")
 		for _, tr := range trials {
 			m.Observe(tr)
@@ -251,11 +257,7 @@ func TestPropObserveSequenceIsClosedForm(t *testing.T) {
 
 // (2) Large counts, up to n = 1,000,000, set at once, give the closed form.
 func TestPropLargeCountsAreClosedForm(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		m, spec, ok := drawModel(t)
-		if !ok {
-			return
-		}
+	checkModels(t, func(t *rapid.T, m *model.Model, spec string) {
 		c := countsGen.Draw(t, "counts")
 		if err := m.SetCounts(c); err != nil {
 			t.Fatalf("SetCounts(%+v): %v", c, err)
@@ -266,11 +268,7 @@ func TestPropLargeCountsAreClosedForm(t *testing.T) {
 
 // (3) The same multiset of trials in two orders gives the identical posterior.
 func TestPropOrderIndependence(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		m1, _, ok := drawModel(t)
-		if !ok {
-			return
-		}
+	checkModels(t, func(t *rapid.T, m1 *model.Model, _ string) {
 		m2, _ := model.New(len(m1.Grid()), m1.Prior())
 		base := countsGen.Draw(t, "base")
 		trials := rapid.SliceOfN(trialGen, 0, 500).Draw(t, "trials")
@@ -284,23 +282,25 @@ func TestPropOrderIndependence(t *testing.T) {
 			m1.Observe(trials[i])
 			m2.Observe(perm[i])
 		}
-		if m1.Counts() != m2.Counts() {
-			t.Fatalf("counts differ: %+v vs %+v", m1.Counts(), m2.Counts())
-		}
-		if p1, p2 := m1.Posterior(), m2.Posterior(); !equalBits(p1, p2) {
-			t.Fatalf("posteriors differ:\n%v\n%v", p1, p2)
-		}
+		sameState(t, m1, m2)
 	})
+}
+
+// sameState fails unless a and b hold the same counts and bit for bit the
+// same posterior.
+func sameState(t *rapid.T, a, b *model.Model) {
+	if a.Counts() != b.Counts() {
+		t.Fatalf("counts differ: %+v vs %+v", a.Counts(), b.Counts())
+	}
+	if p1, p2 := a.Posterior(), b.Posterior(); !equalBits(p1, p2) {
+		t.Fatalf("posteriors differ:\n%v\n%v", p1, p2)
+	}
 }
 
 // (4) Observing a then b (on top of preset counts) equals SetCounts of the
 // combined counts.
 func TestPropIncrementalEqualsBatch(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		inc, _, ok := drawModel(t)
-		if !ok {
-			return
-		}
+	checkModels(t, func(t *rapid.T, inc *model.Model, _ string) {
 		batch, _ := model.New(len(inc.Grid()), inc.Prior())
 		base := countsGen.Draw(t, "base")
 		a := rapid.SliceOfN(trialGen, 0, 300).Draw(t, "a")
@@ -319,23 +319,14 @@ func TestPropIncrementalEqualsBatch(t *testing.T) {
 		if err := batch.SetCounts(total); err != nil {
 			t.Fatal(err)
 		}
-		if inc.Counts() != total {
-			t.Fatalf("incremental counts %+v, want %+v", inc.Counts(), total)
-		}
-		if p1, p2 := inc.Posterior(), batch.Posterior(); !equalBits(p1, p2) {
-			t.Fatalf("incremental and batch posteriors differ:\n%v\n%v", p1, p2)
-		}
+		sameState(t, inc, batch) // batch holds total
 	})
 }
 
 // (5) Summarize: HPDI.Lo <= MAP <= HPDI.Hi, the interval holds at least prob
 // of the mass, and no strictly narrower contiguous window does (brute force).
 func TestPropSummaryHPDI(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		m, spec, ok := drawModel(t)
-		if !ok {
-			return
-		}
+	checkModels(t, func(t *rapid.T, m *model.Model, spec string) {
 		c := countsGen.Draw(t, "counts")
 		if err := m.SetCounts(c); err != nil {
 			t.Fatal(err)

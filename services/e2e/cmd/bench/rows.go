@@ -34,21 +34,28 @@ func benchAPI(s settings) row {
 	api := start(s.apiBin, freePort(), "REDIS_URL="+r.url)
 	defer api.stop()
 
-	var apiRPS, bareRPS []float64
-	var bad int
-	for range 2 {
-		b, _ := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", bare.port), s.conns, s.apiDur)
-		a, n := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", api.port), s.conns, s.apiDur)
-		bareRPS, apiRPS, bad = append(bareRPS, b), append(apiRPS, a), bad+n
-	}
+	b, a, _, bad := sideBySide(s, bare.port, api.port)
 	stored := r.rdb.XLen(context.Background(), stream).Val()
-	a, b := mean(apiRPS), mean(bareRPS)
 	ratio := a / b
 	return row{
 		figure: fmt.Sprintf("api GET /update_model/w, req/s (%d non-201; %d stored)", bad, stored), reference: "bare Fiber handler, no I/O",
 		value: fmt.Sprintf("%.0f", a), refValue: fmt.Sprintf("%.0f", b), ratio: fmt.Sprintf("%.2f", ratio),
 		target: "≥ 0.75", ok: ratio >= 0.75 && bad == 0,
 	}
+}
+
+// sideBySide loads GET /update_model/w on two servers in turn, twice, so
+// that drift on a noisy machine hits both alike, and returns each one's
+// mean requests/s and its answers that were not 2xx.
+func sideBySide(s settings, firstPort, secondPort int) (first, second float64, firstBad, secondBad int) {
+	var firstRPS, secondRPS []float64
+	for range 2 {
+		a, n1 := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", firstPort), s.conns, s.apiDur)
+		b, n2 := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", secondPort), s.conns, s.apiDur)
+		firstRPS, secondRPS = append(firstRPS, a), append(secondRPS, b)
+		firstBad, secondBad = firstBad+n1, secondBad+n2
+	}
+	return mean(firstRPS), mean(secondRPS), firstBad, secondBad
 }
 
 var benchRPS = regexp.MustCompile(`([0-9.]+) requests per second`)
@@ -136,24 +143,13 @@ func benchSystem(s settings) row {
 	ctx, cancel := context.WithCancel(context.Background())
 	var lags []int64
 	var mu sync.Mutex
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if gs, err := r.rdb.XInfoGroups(ctx, stream).Result(); err == nil && len(gs) > 0 {
-					mu.Lock()
-					lags = append(lags, gs[0].Lag+gs[0].Pending)
-					mu.Unlock()
-				}
-			}
+	done := every(ctx, time.Second, func() {
+		if gs, err := r.rdb.XInfoGroups(ctx, stream).Result(); err == nil && len(gs) > 0 {
+			mu.Lock()
+			lags = append(lags, gs[0].Lag+gs[0].Pending)
+			mu.Unlock()
 		}
-	}()
+	})
 	rps, bad := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", api.port), s.conns, s.systemDur)
 	cancel()
 	<-done
@@ -217,23 +213,12 @@ func benchLatency(s settings) row {
 		}
 	}()
 	var pings []time.Duration
-	pingDone := make(chan struct{})
-	go func() {
-		defer close(pingDone)
-		t := time.NewTicker(5 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				start := time.Now()
-				if r.rdb.Ping(ctx).Err() == nil {
-					pings = append(pings, time.Since(start))
-				}
-			}
+	pingDone := every(ctx, 5*time.Millisecond, func() {
+		start := time.Now()
+		if r.rdb.Ping(ctx).Err() == nil {
+			pings = append(pings, time.Since(start))
 		}
-	}()
+	})
 
 	type answer struct {
 		id string
@@ -349,14 +334,8 @@ func benchTracing(s settings) row {
 	on := start(s.apiBin, freePort(), "REDIS_URL="+r.url, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+ln.Addr().String(),
 		"OTEL_TRACES_SAMPLER=always_on")
 	defer on.stop()
-	var onRPS, offRPS []float64
-	var bad int
-	for range 2 {
-		a, n1 := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", off.port), s.conns, s.apiDur)
-		b, n2 := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", on.port), s.conns, s.apiDur)
-		offRPS, onRPS, bad = append(offRPS, a), append(onRPS, b), bad+n1+n2
-	}
-	a, b := mean(onRPS), mean(offRPS)
+	b, a, badOff, badOn := sideBySide(s, off.port, on.port)
+	bad := badOff + badOn
 	return row{
 		figure: "api req/s with every request traced and exported (OTLP/HTTP)", reference: "the same api, tracing off (no endpoint)",
 		value: fmt.Sprintf("%.0f", a), refValue: fmt.Sprintf("%.0f", b), ratio: fmt.Sprintf("%.2f", a/b),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -61,4 +62,25 @@ func tempDir() string {
 		log.Fatal(err)
 	}
 	return d
+}
+
+// every calls f every d until ctx ends, on a goroutine of its own; the
+// channel it returns closes once that goroutine has stopped, so the caller
+// can read what f collected without a race.
+func every(ctx context.Context, d time.Duration, f func()) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				f()
+			}
+		}
+	}()
+	return done
 }
