@@ -46,14 +46,19 @@ func DecodeEntry(id string, values map[string]any) command.Entry {
 	return e
 }
 
-// reject is a rejected entry that keeps its fields for the dead letter.
+// reject is a rejected entry that keeps its fields for the dead letter,
+// and the trace context its producer sent, if any, so that what is logged
+// about it joins the producer's trace.
 func reject(id string, values map[string]any, code, reason string) command.Entry {
 	fields, err := json.Marshal(values)
 	if err != nil {
 		fields = []byte(fmt.Sprintf("%q", fmt.Sprint(values)))
 	}
-	return command.Entry{ID: id, Kind: command.Reject,
+	e := command.Entry{ID: id, Kind: command.Reject,
 		Rejection: command.Rejection{Reason: reason, Code: code, Fields: string(fields)}}
+	e.TraceParent, _ = values[events.FieldTraceParent].(string)
+	e.TraceState, _ = values[events.FieldTraceState].(string)
+	return e
 }
 
 // decodeAll decodes the entries of a read or a claim.
