@@ -149,7 +149,7 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	if len(opts.CORSOrigins) > 0 {
 		f.Use(cors.New(cors.Config{
 			AllowOrigins: strings.Join(opts.CORSOrigins, ","),
-			AllowMethods: "GET,POST,PUT",
+			AllowMethods: routes.browserMethods(),
 			AllowHeaders: "Content-Type",
 			MaxAge:       600,
 		}))

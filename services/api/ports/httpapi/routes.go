@@ -12,7 +12,8 @@ import (
 // route is one endpoint of the api. The route table is the one place that
 // knows the api's paths: the registrations, the tracing filter, the Allow
 // header of a 405 and the rate-limit exemptions are all derived from it, so
-// a new route cannot be served yet missing from one of them.
+// a new route cannot be served yet missing from one of them; the methods a
+// browser may send across origins (CORS) come from it too.
 type route struct {
 	// methods are exactly the methods served: Fiber's Get would add HEAD,
 	// here a route has HEAD only if it lists it.
@@ -99,6 +100,20 @@ func (t routeTable) traced(path string) bool {
 // unlimited reports whether a request for path skips the rate limit.
 func (t routeTable) unlimited(path string) bool {
 	return slices.Contains(t.unlimitedPaths, path)
+}
+
+// browserMethods are the methods of the api's own (traced) routes, for the
+// CORS preflight: what a page from another origin may send.
+func (t routeTable) browserMethods() string {
+	var methods []string
+	for _, r := range t.routes {
+		for _, m := range r.methods {
+			if r.traced && m != fiber.MethodHead && !slices.Contains(methods, m) {
+				methods = append(methods, m)
+			}
+		}
+	}
+	return strings.Join(methods, ",")
 }
 
 // allow is the Allow header of a 405 for path: the methods of every route

@@ -90,3 +90,10 @@ func TestRouteTableRefusesAnUnlimitedPattern(t *testing.T) {
 	}()
 	newRouteTable([]route{{methods: []string{fiber.MethodGet}, path: "/probe/:name", unlimited: true}})
 }
+
+// The CORS preflight allows the methods of the api's own routes.
+func TestRouteTableBrowserMethods(t *testing.T) {
+	if got := (server{}).routes(http.NotFoundHandler()).browserMethods(); got != "GET,POST,PUT" {
+		t.Errorf("browserMethods = %q, want GET,POST,PUT", got)
+	}
+}
