@@ -30,7 +30,7 @@ func (p *Publisher) startSpan(ctx context.Context, o *events.Event) (context.Con
 	if span.SpanContext().IsValid() {
 		carrier := propagation.MapCarrier{}
 		otel.GetTextMapPropagator().Inject(ctx, carrier)
-		o.TraceParent, o.TraceState = carrier["traceparent"], carrier["tracestate"]
+		o.TraceParent, o.TraceState = carrier[events.FieldTraceParent], carrier[events.FieldTraceState]
 	}
 	return ctx, span
 }
