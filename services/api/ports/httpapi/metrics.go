@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -13,6 +14,23 @@ import (
 type HTTPMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// series maps a seriesKey to its *series: each request's labels are
+	// looked up (and hashed) by the Prometheus vectors once per series,
+	// not once per request. The keys are bounded: route templates, known
+	// methods and status codes.
+	series sync.Map
+}
+
+// seriesKey names the series one request is counted in.
+type seriesKey struct {
+	route, method string
+	code          int
+}
+
+// series are the counter and histogram of one seriesKey.
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // unmatchedRoute labels requests no route matched, so a scanner probing
@@ -54,12 +72,43 @@ func (m *HTTPMetrics) middleware(c *fiber.Ctx) error {
 			return errors.Join(err, herr)
 		}
 	}
-	route := c.Route().Path
-	if c.Response().StatusCode() == fiber.StatusNotFound && route == "/" {
+	route, code := c.Route().Path, c.Response().StatusCode()
+	if code == fiber.StatusNotFound && route == "/" {
 		route = unmatchedRoute
 	}
-	method := c.Method()
-	m.requests.WithLabelValues(route, method, strconv.Itoa(c.Response().StatusCode())).Inc()
-	m.duration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+	s := m.seriesOf(seriesKey{route: route, method: methodLabel(c.Method()), code: code})
+	s.requests.Inc()
+	s.duration.Observe(time.Since(start).Seconds())
 	return nil
+}
+
+// seriesOf returns k's series, creating them on first use.
+func (m *HTTPMetrics) seriesOf(k seriesKey) *series {
+	if s, ok := m.series.Load(k); ok {
+		return s.(*series)
+	}
+	s, _ := m.series.LoadOrStore(k, &series{
+		requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.code)),
+		duration: m.duration.WithLabelValues(k.route, k.method),
+	})
+	return s.(*series)
+}
+
+// methodLabel is method as a string of its own: Fiber's Method() points
+// into the request's buffer, which the next request on the connection
+// overwrites, and a label value (or a map key) must not change.
+func methodLabel(method string) string {
+	for _, known := range knownMethods {
+		if method == known {
+			return known
+		}
+	}
+	return "other"
+}
+
+// knownMethods are the methods Fiber serves (jsonForUnknownMethods turns
+// the others away before any middleware).
+var knownMethods = []string{
+	fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodDelete, fiber.MethodPatch,
+	fiber.MethodHead, fiber.MethodOptions, fiber.MethodConnect, fiber.MethodTrace,
 }
