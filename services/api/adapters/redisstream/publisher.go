@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
@@ -20,38 +18,60 @@ import (
 // pipelined round trip, every XADD that arrived while the previous round
 // trip was in flight, and answers each caller with its own entry's result.
 // A lone request goes out at once; nobody waits for a batch to fill.
+//
+// The costs a request adds are kept per batch, not per request: callers
+// join the open batch under one mutex (no channel send each), the writer is
+// woken once per batch, a batch's answers are published by closing one
+// channel (a broadcast), and a caller's timeout is the batch's one timer
+// while the round trip is on time; a caller arms a timer of its own only
+// when its batch is already late.
 type Publisher struct {
 	client  redis.Cmdable
 	stream  string
 	timeout time.Duration
 	metrics *PublishMetrics // nil: not measured
-	tracer  trace.Tracer
+	tracer  trace.Tracer    // nil: not traced
 
-	queue    chan *pending
-	stop     chan struct{}
-	done     chan struct{}
-	closeMu  sync.RWMutex
+	mu       sync.Mutex
+	queue    []*batch // oldest first; the last one is open while not full
+	inFlight int      // requests in the round trip being written
+	idle     bool     // the writer waits for a kick
 	closed   bool
+	kick     chan struct{} // one token: "the queue is not empty, or closed"
+	done     chan struct{} // closed when the writer has stopped
 	maxBatch int
-	// inFlight counts the requests of the round trip being written; with
-	// the queue's length it is what tests wait on (export_test.go).
-	inFlight atomic.Int64
 }
 
-// pending is one Publish waiting for its XADD.
-type pending struct {
-	ctx    context.Context // carries the producer span to the pipeline
-	fields []string
-	reply  chan result // buffered: the writer never blocks on a caller that gave up
+// batch is the requests written in one round trip.
+type batch struct {
+	entries []entry
+	// results, written by the writer before done is closed.
+	ids  []string
+	errs []error
+	done chan struct{}
+	// expired is closed when the first entry's deadline passes (a timer
+	// armed when the batch opens): the callers still waiting then are
+	// late, and each waits on to its own deadline.
+	expired chan struct{}
+	timer   *time.Timer
 }
 
-type result struct {
-	id  string
-	err error
+// entry is one Publish waiting for its XADD.
+type entry struct {
+	ctx      context.Context // the caller's: its cancellation, and its producer span for the pipeline
+	fields   []string
+	deadline time.Time // the caller gives up then; the writer does not send it after
 }
 
 // Option configures a Publisher.
 type Option func(*Publisher)
+
+// WithTracer makes the publisher start a producer span per event and carry
+// its context in the event, so bayes' consumer span joins the trace.
+// Without it nothing is traced and nothing is spent on spans.
+func WithTracer(tp trace.TracerProvider) Option {
+	return func(p *Publisher) { p.tracer = tp.Tracer(tracerName) }
+}
 
 // NewPublisher returns a Publisher appending to stream through client. Every
 // Publish gives up after timeout, so a Redis that accepts connections but
@@ -67,8 +87,8 @@ func NewPublisher(client redis.Cmdable, stream string, timeout time.Duration, op
 		return nil, errors.New("redisstream: publish timeout must be positive")
 	}
 	p := &Publisher{
-		client: client, stream: stream, timeout: timeout, tracer: otel.Tracer(tracerName),
-		queue: make(chan *pending, 4*defaultMaxBatch), stop: make(chan struct{}), done: make(chan struct{}),
+		client: client, stream: stream, timeout: timeout,
+		kick: make(chan struct{}, 1), done: make(chan struct{}),
 		maxBatch: defaultMaxBatch,
 	}
 	for _, o := range opts {
@@ -88,12 +108,14 @@ var ErrClosed = errors.New("publisher closed")
 // Close stops the writer after the requests already queued are written. Call
 // it after the HTTP server has drained, before closing the Redis client.
 func (p *Publisher) Close() {
-	p.closeMu.Lock()
-	if !p.closed {
-		p.closed = true
-		close(p.stop)
+	p.mu.Lock()
+	p.closed = true
+	wake := p.idle
+	p.idle = false
+	p.mu.Unlock()
+	if wake {
+		p.kick <- struct{}{}
 	}
-	p.closeMu.Unlock()
 	<-p.done
 }
 
@@ -106,88 +128,124 @@ func (p *Publisher) Publish(ctx context.Context, o events.Event) (string, error)
 	if err := o.Validate(); err != nil {
 		return "", fmt.Errorf("publishing to stream %q: %w", p.stream, err)
 	}
-	ctx, span := p.startSpan(ctx, &o)
-	defer span.End()
-
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
+	var span trace.Span
+	if p.tracer != nil {
+		ctx, span = p.startSpan(ctx, &o)
+		defer span.End()
+	}
 	start := time.Now()
-	id, err := p.commit(ctx, o.Fields())
+	id, err := p.commit(ctx, o.Fields(), start)
 	p.metrics.observe(start, &o, err)
-	endSpan(span, id, err)
+	if span != nil {
+		endSpan(span, id, err)
+	}
 	if err != nil {
 		return "", fmt.Errorf("XADD to stream %q: %w", p.stream, err)
 	}
 	return id, nil
 }
 
-// commit hands fields to the writer and waits for its XADD's answer or for
-// ctx to end.
-func (p *Publisher) commit(ctx context.Context, fields []string) (string, error) {
-	req := &pending{ctx: ctx, fields: fields, reply: make(chan result, 1)}
-	if err := p.enqueue(ctx, req); err != nil {
+// commit queues fields for the writer and waits for its XADD's answer, for
+// the timeout from now or for ctx to end, whichever comes first.
+func (p *Publisher) commit(ctx context.Context, fields []string, now time.Time) (string, error) {
+	deadline := now.Add(p.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	b, i, err := p.enqueue(entry{ctx: ctx, fields: fields, deadline: deadline})
+	if err != nil {
 		return "", err
 	}
 	select {
-	case r := <-req.reply:
-		return r.id, r.err
+	case <-b.done:
+		return b.ids[i], b.errs[i]
 	case <-ctx.Done():
-		// The XADD may still be stored; the caller answers 503 and the
-		// client may retry (at-least-once from its point of view).
 		return "", ctx.Err()
+	case <-b.expired:
 	}
-}
-
-// enqueue hands req to the writer unless the publisher is closed.
-func (p *Publisher) enqueue(ctx context.Context, req *pending) error {
-	p.closeMu.RLock()
-	defer p.closeMu.RUnlock()
-	if p.closed {
-		return ErrClosed
+	// The batch's first deadline passed before its round trip ended:
+	// Redis is slow or gone. Wait on to this request's own deadline.
+	if wait := time.Until(deadline); wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-b.done:
+			return b.ids[i], b.errs[i]
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-t.C:
+		}
 	}
 	select {
-	case p.queue <- req:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-b.done: // answered just in time: a stored event is a success
+		return b.ids[i], b.errs[i]
+	default:
+		// The XADD may still be stored; the caller answers 503 and the
+		// client may retry (at-least-once from its point of view).
+		return "", context.DeadlineExceeded
 	}
 }
 
-// write is the writer goroutine: take one request, everything else already
-// queued (up to maxBatch), send them in one pipeline, answer each.
+// enqueue adds e to the open batch (opening one when there is none or the
+// last is full) and wakes the writer if it is idle. It returns the batch and
+// e's index in it.
+func (p *Publisher) enqueue(e entry) (*batch, int, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, 0, ErrClosed
+	}
+	var b *batch
+	if n := len(p.queue); n > 0 && len(p.queue[n-1].entries) < p.maxBatch {
+		b = p.queue[n-1]
+	} else {
+		b = newBatch(e.deadline)
+		p.queue = append(p.queue, b)
+	}
+	i := len(b.entries)
+	b.entries = append(b.entries, e)
+	wake := p.idle
+	p.idle = false
+	p.mu.Unlock()
+	if wake {
+		p.kick <- struct{}{} // buffered, and only the one who cleared idle sends
+	}
+	return b, i, nil
+}
+
+// newBatch opens a batch whose first entry gives up at deadline.
+func newBatch(deadline time.Time) *batch {
+	b := &batch{done: make(chan struct{}), expired: make(chan struct{})}
+	b.timer = time.AfterFunc(time.Until(deadline), func() { close(b.expired) })
+	return b
+}
+
+// write is the writer goroutine: take the oldest batch, send it in one
+// pipeline, answer its callers; wait for a kick when there is none. After
+// Close it writes what is queued, then stops.
 func (p *Publisher) write() {
 	defer close(p.done)
-	batch := make([]*pending, 0, p.maxBatch)
+	p.mu.Lock()
 	for {
-		var first *pending
-		select {
-		case first = <-p.queue:
-		case <-p.stop:
-			// Closed: write what is still queued, then stop.
-			for {
-				select {
-				case first = <-p.queue:
-					p.flush(append(batch[:0], first))
-					continue
-				default:
-				}
+		if len(p.queue) == 0 {
+			if p.closed {
+				p.mu.Unlock()
 				return
 			}
+			p.idle = true
+			p.mu.Unlock()
+			<-p.kick
+			p.mu.Lock()
+			continue
 		}
-		batch = append(batch[:0], first)
-		p.inFlight.Store(1)
-	drain:
-		for len(batch) < p.maxBatch {
-			select {
-			case req := <-p.queue:
-				batch = append(batch, req)
-				p.inFlight.Add(1)
-			default:
-				break drain
-			}
-		}
-		p.flush(batch)
-		p.inFlight.Store(0)
+		b := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		p.inFlight = len(b.entries)
+		p.mu.Unlock()
+		p.flush(b)
+		p.mu.Lock()
+		p.inFlight = 0
 	}
 }
 
@@ -198,37 +256,53 @@ func (p *Publisher) write() {
 // got a 503 and must not have the observation counted anyway. The round
 // trip's deadline is the earliest of its callers', so none is written after
 // its caller was told it failed.
-func (p *Publisher) flush(batch []*pending) {
-	live := batch[:0:0]
+func (p *Publisher) flush(b *batch) {
+	n := len(b.entries)
+	b.ids, b.errs = make([]string, n), make([]error, n)
+	defer func() {
+		b.timer.Stop()
+		close(b.done)
+	}()
+	now := time.Now()
 	var deadline time.Time
-	for _, req := range batch {
-		if err := req.ctx.Err(); err != nil {
-			req.reply <- result{err: err}
-			continue
+	first := -1
+	for i, e := range b.entries {
+		switch {
+		case e.ctx.Err() != nil:
+			b.errs[i] = e.ctx.Err()
+		case !now.Before(e.deadline):
+			b.errs[i] = context.DeadlineExceeded
+		default:
+			if first < 0 {
+				first = i
+			}
+			if deadline.IsZero() || e.deadline.Before(deadline) {
+				deadline = e.deadline
+			}
 		}
-		if d, ok := req.ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
-			deadline = d
-		}
-		live = append(live, req)
 	}
-	if len(live) == 0 {
+	if first < 0 {
 		return
-	}
-	if deadline.IsZero() {
-		deadline = time.Now().Add(p.timeout)
 	}
 	// The pipeline's own client span joins the first request's trace; every
 	// request keeps its own producer span around the whole wait.
-	ctx, cancel := context.WithDeadline(trace.ContextWithSpan(context.Background(), trace.SpanFromContext(live[0].ctx)), deadline)
+	ctx := context.Background()
+	if p.tracer != nil {
+		ctx = trace.ContextWithSpan(ctx, trace.SpanFromContext(b.entries[first].ctx))
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	pipe := p.client.Pipeline()
-	cmds := make([]*redis.StringCmd, len(live))
-	for i, req := range live {
-		cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: req.fields})
+	cmds := make([]*redis.StringCmd, n)
+	for i, e := range b.entries {
+		if b.errs[i] == nil {
+			cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: e.fields})
+		}
 	}
 	_, _ = pipe.Exec(ctx) // each command carries its own error
-	for i, req := range live {
-		id, err := cmds[i].Result()
-		req.reply <- result{id: id, err: err}
+	for i, cmd := range cmds {
+		if cmd != nil {
+			b.ids[i], b.errs[i] = cmd.Result()
+		}
 	}
 }

@@ -65,6 +65,13 @@ const (
 	DefaultIdleTimeout  = 60 * time.Second
 )
 
+// Cache-Control: no-store, as bytes already in canonical form: set on every
+// 201 of the hot path, where Set would copy and normalize the name each time.
+var (
+	headerCacheControl = []byte(fiber.HeaderCacheControl)
+	noStore            = []byte("no-store")
+)
+
 // RecordedBody is the 201 answer to /update_model/:trial.
 type RecordedBody struct {
 	ID     string `json:"id"`
@@ -213,7 +220,7 @@ func (s server) recordObservation(c *fiber.Ctx) error {
 		return err
 	}
 	// GET changes state here (kept for curl users), so no cache may answer it.
-	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Response().Header.SetCanonical(headerCacheControl, noStore)
 	return c.Status(fiber.StatusCreated).JSON(RecordedBody{ID: res.ID, Trial: res.Trial.String(), Stream: s.stream})
 }
 
