@@ -335,3 +335,75 @@ func waitUntil(t *testing.T, cond func() bool) {
 	t.Helper()
 	wait.Until(t, 10*time.Second, "condition", cond)
 }
+
+// A batch's timer fires at its first caller's deadline. A caller who
+// joined the batch with a later deadline is not failed with it: it waits on
+// to its own deadline, and is written and answered when the round trip
+// ahead comes back in time.
+func TestLateJoinerKeepsItsOwnDeadline(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv)
+	stuck := &holdFirstPipeline{release: make(chan struct{})}
+	client.AddHook(stuck)
+	pub, err := redisstream.NewPublisher(client, stream, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	type answer struct {
+		id  string
+		err error
+	}
+	publish := func(ctx context.Context, model string) <-chan answer {
+		c := make(chan answer, 1)
+		go func() {
+			id, err := pub.Publish(ctx, events.Event{Model: model, Trial: events.TrialWater})
+			c <- answer{id, err}
+		}()
+		return c
+	}
+	a := publish(context.Background(), "a") // its round trip hangs until release
+	waitUntil(t, func() bool { return pub.Waiting() == 1 })
+	short, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	b := publish(short, "b") // opens the next batch: its timer fires at b's deadline
+	waitUntil(t, func() bool { return pub.Waiting() == 2 })
+	c := publish(context.Background(), "c") // joins b's batch, 5 s to go
+	waitUntil(t, func() bool { return pub.Waiting() == 3 })
+
+	select {
+	case r := <-b:
+		if !errors.Is(r.err, context.DeadlineExceeded) {
+			t.Fatalf("b: %q, %v; want its deadline exceeded", r.id, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("b did not give up at its deadline")
+	}
+	select {
+	case r := <-c:
+		t.Fatalf("c answered (%q, %v) when its batch's first deadline passed; it has its own", r.id, r.err)
+	default:
+	}
+	close(stuck.release)
+	for name, ch := range map[string]<-chan answer{"a": a, "c": c} {
+		select {
+		case r := <-ch:
+			if r.err != nil || r.id == "" {
+				t.Fatalf("%s: %q, %v; want stored", name, r.id, r.err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s never answered", name)
+		}
+	}
+	entries, err := srv.Client().XRange(context.Background(), stream, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var models []string
+	for _, e := range entries {
+		models = append(models, e.Values[events.FieldModel].(string))
+	}
+	if len(models) != 2 || models[0] != "a" || models[1] != "c" {
+		t.Fatalf("stored models %v, want [a c]: b gave up and must not be written", models)
+	}
+}
