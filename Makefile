@@ -13,7 +13,7 @@ BIN         := bin
 COMPOSE_MOD := services/e2e/compose
 COMPOSE_BIN ?= $(CURDIR)/$(BIN)/docker-compose
 
-.PHONY: all build test check unit bench run tidy clean chaos fuzz compose-cli e2e-compose images
+.PHONY: all build test check unit bench profile run tidy clean chaos fuzz compose-cli e2e-compose images
 
 all: build
 
@@ -231,6 +231,15 @@ bench: build
 	cd services/api && $(GO) test -run '^$$' -bench . -benchmem ./adapters/redisstream/
 	cd services/e2e && $(GO) build -o ../../$(BIN)/bench ./cmd/bench
 	$(BIN)/bench -api $(BIN)/api -bayes $(BIN)/bayes $(BENCH_FLAGS)
+
+## profile: CPU profiles of the api and of a bare Fiber handler under the
+## same wrk load (the bench's api row), written to profiles/ and summed up;
+## open one with `go tool pprof -http=127.0.0.1:8080 bin/api profiles/api.pprof`.
+profile: build
+	@command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk redis-server"; exit 1; }
+	cd services/e2e && $(GO) build -o ../../$(BIN)/bench ./cmd/bench
+	$(BIN)/bench -rows api -short -profile profiles
+	cd services/api && $(GO) tool pprof -top -nodecount=30 ../../$(BIN)/api ../../profiles/api.pprof
 
 ## run: both services, plus a local redis-server on 6379 when REDIS_URL is
 ## unset and redis-server is installed; Ctrl-C stops everything

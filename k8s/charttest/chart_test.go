@@ -980,6 +980,7 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		"api: {rateLimit: -1}",
 		"api: {maxRequestBytes: 0}",
 		"api: {shutdownDrain: 3}",
+		`api: {pprofAddr: "0.0.0.0:6060"}`, // profiles stay on the pod's loopback
 		"bayes: {graphsMinInterval: 500}",
 		"bayes: {livePollInterval: fast}",
 		"tests: {enable: true}",

@@ -221,9 +221,9 @@ func TestBinaryVarsScan(t *testing.T) {
 // The other direction of checkEnv: every variable a binary reads can be
 // set through the chart, but the documented few in notSetByChart. Rendered
 // with every optional variable switched on (rateLimitBurst is omitted at 0,
-// so the binary's default applies).
+// so the binary's default applies, and pprofAddr when empty).
 func TestChartSetsEveryVariable(t *testing.T) {
-	r := render(t, renderOpts{values: valuesFrom(t, `api: {rateLimit: 100, rateLimitBurst: 200}`)})
+	r := render(t, renderOpts{values: valuesFrom(t, `api: {rateLimit: 100, rateLimitBurst: 200, pprofAddr: "127.0.0.1:6060"}`)})
 	for _, comp := range []string{"api", "bayes"} {
 		c := container(t, r.component(t, comp).template.Spec, comp)
 		for _, v := range binaryVars(t, comp) {
@@ -248,13 +248,13 @@ func TestChartSetsEveryVariable(t *testing.T) {
 // The new values reach their variables as given.
 func TestValuesReachTheirVariables(t *testing.T) {
 	r := render(t, renderOpts{values: valuesFrom(t, `
-api: {maxRequestBytes: 8192, rateLimit: 50, rateLimitBurst: 75, shutdownDrain: 4s}
+api: {maxRequestBytes: 8192, rateLimit: 50, rateLimitBurst: 75, shutdownDrain: 4s, pprofAddr: "[::1]:6061"}
 bayes: {graphsMinInterval: 2s, livePollInterval: 1s, batchSize: 250}
 `)})
 	api := container(t, r.component(t, "api").template.Spec, "api")
 	bayes := container(t, r.component(t, "bayes").template.Spec, "bayes")
 	for c, want := range map[*corev1.Container]map[string]string{
-		api:   {"MAX_REQUEST_BYTES": "8192", "RATE_LIMIT": "50", "RATE_LIMIT_BURST": "75", "SHUTDOWN_DRAIN": "4s"},
+		api:   {"MAX_REQUEST_BYTES": "8192", "RATE_LIMIT": "50", "RATE_LIMIT_BURST": "75", "SHUTDOWN_DRAIN": "4s", "PPROF_ADDR": "[::1]:6061"},
 		bayes: {"GRAPHS_MIN_INTERVAL": "2s", "LIVE_POLL_INTERVAL": "1s", "BATCH_SIZE": "250"},
 	} {
 		for name, v := range want {
@@ -268,6 +268,9 @@ bayes: {graphsMinInterval: 2s, livePollInterval: 1s, batchSize: 250}
 	d := container(t, render(t, renderOpts{}).component(t, "api").template.Spec, "api")
 	if e := envVar(d, "RATE_LIMIT_BURST"); e != nil {
 		t.Errorf("default api sets RATE_LIMIT_BURST=%q; want it unset", e.Value)
+	}
+	if e := envVar(d, "PPROF_ADDR"); e != nil {
+		t.Errorf("default api sets PPROF_ADDR=%q; want it unset (no profiling listener)", e.Value)
 	}
 	if got := envValue(d, "RATE_LIMIT"); got != "0" {
 		t.Errorf("default api RATE_LIMIT=%q, want 0 (off, the binary's default)", got)

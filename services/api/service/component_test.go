@@ -314,3 +314,31 @@ func TestRunReportsBusyPort(t *testing.T) {
 		t.Fatalf("Run on a busy port = %v, want an error naming PORT", err)
 	}
 }
+
+// PPROF_ADDR serves the runtime's profiles on a loopback listener of their
+// own, never on the public port, and the listener stops with the service.
+func TestProfilesOnTheirOwnLoopbackPort(t *testing.T) {
+	srv := redistest.Start(t)
+	pprofAddr := "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t))
+	api := start(t, srv, map[string]string{"PPROF_ADDR": pprofAddr})
+	get := func(url string) (int, string, error) {
+		resp, err := api.client.Get(url)
+		if err != nil {
+			return 0, "", err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), nil
+	}
+	if code, body, err := get("http://" + pprofAddr + "/debug/pprof/"); err != nil || code != http.StatusOK || !strings.Contains(body, "goroutine") {
+		t.Fatalf("GET /debug/pprof/ on PPROF_ADDR: %d %.80q %v; want the index", code, body, err)
+	}
+	if code, _, err := get(api.base + "/debug/pprof/"); err != nil || code != http.StatusNotFound {
+		t.Fatalf("GET /debug/pprof/ on the public port: %d, %v; want 404", code, err)
+	}
+	api.shutdown(t)
+	api.client.CloseIdleConnections()
+	if _, _, err := get("http://" + pprofAddr + "/debug/pprof/"); err == nil {
+		t.Fatal("the profiling listener still answers after shutdown")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/profiling"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
@@ -64,6 +65,10 @@ type Config struct {
 	// another site, e.g. bayes' live page (CORS_ALLOW_ORIGINS, comma
 	// separated; empty, the default, sends no CORS headers; * allows any).
 	CORSOrigins []string
+	// PprofAddr, when set, serves Go's runtime profiles (/debug/pprof/) on
+	// this loopback host:port, apart from the public port (PPROF_ADDR,
+	// default empty: off).
+	PprofAddr string
 }
 
 // LoadConfig reads the configuration through lookup (os.LookupEnv in
@@ -96,6 +101,10 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		default:
 			r.Fail("CORS_ALLOW_ORIGINS", o, "origins like http://localhost:8001 (scheme://host[:port], no path), comma separated, or *")
 		}
+	}
+	cfg.PprofAddr = r.String("PPROF_ADDR", "")
+	if err := profiling.CheckAddr(cfg.PprofAddr); err != nil {
+		r.Fail("PPROF_ADDR", cfg.PprofAddr, err.Error())
 	}
 	if strings.ContainsAny(cfg.Stream, " \t\r\n") {
 		r.Fail("REDIS_STREAM", cfg.Stream, "a stream name without white space")

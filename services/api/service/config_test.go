@@ -26,6 +26,9 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if cfg.MaxRequestBytes != 4096 || cfg.RateLimit != 0 || cfg.RateLimitBurst != 0 {
 		t.Errorf("limits = %d bytes, %d/s burst %d; want 4096, off", cfg.MaxRequestBytes, cfg.RateLimit, cfg.RateLimitBurst)
 	}
+	if cfg.PprofAddr != "" {
+		t.Errorf("PprofAddr %q by default; want no profiling listener", cfg.PprofAddr)
+	}
 }
 
 func TestLoadConfigReadsEveryVariable(t *testing.T) {
@@ -43,6 +46,14 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		if cfg.Port != 18000 || cfg.Stream != "obs" || cfg.PublishTimeout != 750*time.Millisecond ||
 			cfg.LogLevel != "debug" || cfg.ShutdownTimeout != 3*time.Second {
 			t.Errorf("config = %+v", cfg)
+		}
+	})
+	t.Run("profiling", func(t *testing.T) {
+		for _, addr := range []string{"127.0.0.1:6060", "[::1]:6060", "localhost:6060", "127.0.0.2:0"} {
+			cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{"PPROF_ADDR": addr}))
+			if err != nil || cfg.PprofAddr != addr {
+				t.Errorf("PPROF_ADDR=%s: %q, %v", addr, cfg.PprofAddr, err)
+			}
 		}
 	})
 	t.Run("limits", func(t *testing.T) {
@@ -152,6 +163,10 @@ func TestLoadConfigRejectsInvalidValues(t *testing.T) {
 		{"CORS_ALLOW_ORIGINS", "localhost:8001"},
 		{"CORS_ALLOW_ORIGINS", "http://localhost:8001/page"},
 		{"CORS_ALLOW_ORIGINS", "http://ok:1, ftp://x"},
+		{"PPROF_ADDR", "0.0.0.0:6060"}, // profiles are never served to the network
+		{"PPROF_ADDR", ":6060"},
+		{"PPROF_ADDR", "127.0.0.1"},
+		{"PPROF_ADDR", "example.com:6060"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

@@ -18,12 +18,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/ports/httpapi"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/profiling"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/telemetry"
 )
@@ -56,8 +58,11 @@ func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, re
 			return app.Application{}, nil, fmt.Errorf("instrumenting redis client: %w", err)
 		}
 	}
-	pub, err := redisstream.NewPublisher(client, cfg.Stream, cfg.PublishTimeout,
-		redisstream.WithMetrics(redisstream.NewPublishMetrics(reg)))
+	pubOpts := []redisstream.Option{redisstream.WithMetrics(redisstream.NewPublishMetrics(reg))}
+	if tracing {
+		pubOpts = append(pubOpts, redisstream.WithTracer(otel.GetTracerProvider()))
+	}
+	pub, err := redisstream.NewPublisher(client, cfg.Stream, cfg.PublishTimeout, pubOpts...)
 	if err != nil {
 		_ = client.Close()
 		return app.Application{}, nil, fmt.Errorf("building publisher: %w", err)
@@ -130,6 +135,14 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer cleanup()
+	pctx, stopProfiling := context.WithCancel(ctx)
+	waitProfiling, err := profiling.Serve(pctx, cfg.PprofAddr, logger)
+	if err != nil {
+		stopProfiling()
+		return err
+	}
+	defer waitProfiling()
+	defer stopProfiling()
 
 	var draining atomic.Bool
 	server := httpapi.New(application, httpapi.Options{

@@ -9,10 +9,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,10 +24,13 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/profiling"
 )
 
 type settings struct {
@@ -36,23 +41,37 @@ type settings struct {
 	latencyRate      int
 	latencyDur       time.Duration
 	conns            int
+	pairs            int // alternating runs of each server in sideBySide
+	wrkThreads       int
+	rows             map[string]bool // empty: every row
+	profileDir       string          // where CPU profiles of the api and the bare server go; empty: none
 }
 
 func main() {
 	var s settings
 	short := flag.Bool("short", false, "a quick run (CI): shorter durations, a smaller backlog")
 	bare := flag.String("bare-server", "", "internal: serve the bare Fiber reference handler on this address")
+	barePprof := flag.String("bare-pprof", "", "internal: serve the bare server's profiles on this loopback address")
+	flag.StringVar(&s.profileDir, "profile", "", "write CPU profiles of the api and the bare server under the api row's load to this directory")
 	flag.StringVar(&s.apiBin, "api", "bin/api", "api binary")
 	flag.StringVar(&s.bayesBin, "bayes", "bin/bayes", "bayes binary")
 	flag.IntVar(&s.conns, "connections", 64, "HTTP connections of the load generator")
+	flag.IntVar(&s.wrkThreads, "wrk-threads", 1, "threads of the load generator (one leaves the other core to the server and Redis)")
+	only := flag.String("rows", "", "comma-separated rows to run (api, drain, system, latency, tracing); empty: all")
 	flag.Parse()
+	if *only != "" {
+		s.rows = map[string]bool{}
+		for _, r := range strings.Split(*only, ",") {
+			s.rows[strings.TrimSpace(r)] = true
+		}
+	}
 	if *bare != "" {
-		serveBare(*bare)
+		serveBare(*bare, *barePprof)
 		return
 	}
-	s.apiDur, s.drainEvents, s.systemDur, s.latencyRate, s.latencyDur = 10*time.Second, 1_000_000, 30*time.Second, 1000, 10*time.Second
+	s.apiDur, s.pairs, s.drainEvents, s.systemDur, s.latencyRate, s.latencyDur = 10*time.Second, 5, 1_000_000, 30*time.Second, 1000, 10*time.Second
 	if *short {
-		s.apiDur, s.drainEvents, s.systemDur, s.latencyDur = 3*time.Second, 100_000, 6*time.Second, 3*time.Second
+		s.apiDur, s.pairs, s.drainEvents, s.systemDur, s.latencyDur = 3*time.Second, 3, 100_000, 6*time.Second, 3*time.Second
 	}
 	for _, tool := range []string{"redis-server", "redis-benchmark", "wrk"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -64,13 +83,24 @@ func main() {
 		host, runtime.NumCPU(), cpuModel(), redisVersion())
 
 	var rows []row
-	rows = append(rows, benchAPI(s))
-	drain, mem := benchDrain(s)
-	rows = append(rows, drain)
-	rows = append(rows, benchSystem(s))
-	rows = append(rows, benchLatency(s))
-	rows = append(rows, mem)
-	rows = append(rows, benchTracing(s))
+	if s.want("api") {
+		rows = append(rows, benchAPI(s)...)
+	}
+	var mem []row
+	if s.want("drain") {
+		drain, m := benchDrain(s)
+		rows, mem = append(rows, drain), []row{m}
+	}
+	if s.want("system") {
+		rows = append(rows, benchSystem(s))
+	}
+	if s.want("latency") {
+		rows = append(rows, benchLatency(s))
+	}
+	rows = append(rows, mem...)
+	if s.want("tracing") {
+		rows = append(rows, benchTracing(s))
+	}
 	printTable(rows)
 	for _, r := range rows {
 		if !r.ok {
@@ -79,6 +109,9 @@ func main() {
 		}
 	}
 }
+
+// want reports whether the row named name is to run.
+func (s settings) want(name string) bool { return len(s.rows) == 0 || s.rows[name] }
 
 // row is one line of the report.
 type row struct {
@@ -198,42 +231,56 @@ func (r *redisServer) stop() {
 // --- load generators -----------------------------------------------------------
 
 var (
-	wrkRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	wrkNon2xx = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
-	wrkErrors = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	wrkRPS      = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkRequests = regexp.MustCompile(`(\d+) requests in `)
+	wrkNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	wrkErrors   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-// wrk runs wrk against url and returns requests/s and the count of
-// responses that were not 2xx plus socket errors.
-func wrk(url string, conns int, d time.Duration) (float64, int) {
-	out, err := exec.Command("wrk", "-t2", "-c"+strconv.Itoa(conns), "-d"+d.String(), "--latency", url).CombinedOutput()
+// load is what one wrk run measured.
+type load struct {
+	rps      float64
+	requests int // answered, whatever the status
+	bad      int // answers that were not 2xx, plus socket errors
+}
+
+// wrk runs wrk against url with the given threads and connections.
+func wrk(url string, threads, conns int, d time.Duration) load {
+	out, err := exec.Command("wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conns), "-d"+d.String(), "--latency", url).CombinedOutput()
 	if err != nil {
 		log.Fatalf("wrk: %v\n%s", err, out)
 	}
 	m := wrkRPS.FindSubmatch(out)
-	if m == nil {
+	n := wrkRequests.FindSubmatch(out)
+	if m == nil || n == nil {
 		log.Fatalf("wrk printed no rate:\n%s", out)
 	}
-	rps, _ := strconv.ParseFloat(string(m[1]), 64)
-	bad := 0
+	var l load
+	l.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	l.requests, _ = strconv.Atoi(string(n[1]))
 	if m := wrkNon2xx.FindSubmatch(out); m != nil {
 		n, _ := strconv.Atoi(string(m[1]))
-		bad += n
+		l.bad += n
 	}
 	if m := wrkErrors.FindSubmatch(out); m != nil {
 		for _, g := range m[1:] {
 			n, _ := strconv.Atoi(string(g))
-			bad += n
+			l.bad += n
 		}
 	}
-	return rps, bad
+	return l
 }
 
 // --- the bare reference ------------------------------------------------------
 
 // serveBare is the reference for the api: the same route and JSON answer
 // from a Fiber handler that does no I/O.
-func serveBare(addr string) {
+func serveBare(addr, pprofAddr string) {
+	if pprofAddr != "" {
+		if _, err := profiling.Serve(context.Background(), pprofAddr, slog.New(slog.DiscardHandler)); err != nil {
+			log.Fatal(err)
+		}
+	}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/update_model/:trial", func(c *fiber.Ctx) error {
@@ -242,13 +289,13 @@ func serveBare(addr string) {
 	log.Fatal(app.Listen(addr))
 }
 
-func startBare() *proc {
+func startBare(extra ...string) *proc {
 	self, err := os.Executable()
 	if err != nil {
 		log.Fatal(err)
 	}
 	port := freePort()
-	cmd := exec.Command(self, "-bare-server", fmt.Sprintf("127.0.0.1:%d", port))
+	cmd := exec.Command(self, append([]string{"-bare-server", fmt.Sprintf("127.0.0.1:%d", port)}, extra...)...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		log.Fatal(err)
@@ -258,6 +305,32 @@ func startBare() *proc {
 }
 
 // --- helpers -----------------------------------------------------------------
+
+// cpuTime is the CPU time (user and system, every thread) process pid has
+// used so far, from /proc/<pid>/stat; its resolution is one clock tick.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		log.Fatalf("reading CPU time of %d: %v", pid, err)
+	}
+	// The command name (field 2) may hold spaces; the fields after it
+	// start at the state (field 3), so utime (14) and stime (15) are the
+	// 12th and 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / time.Duration(clockTicks())
+}
+
+// clockTicks is the kernel's clock ticks per second (CLK_TCK), the unit of
+// /proc/<pid>/stat's times.
+var clockTicks = sync.OnceValue(func() int64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil && n > 0 {
+		return n
+	}
+	return 100 // USER_HZ on every Linux architecture Go supports but alpha and ia64
+})
 
 func rssKiB(pid int) int {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -25,37 +26,107 @@ import (
 const stream = events.DefaultStream
 
 // benchAPI: requests/s of GET /update_model/w, every one stored in Redis,
-// against a bare Fiber handler, alternating so drift hits both alike.
-func benchAPI(s settings) row {
+// against a bare Fiber handler, alternating so drift hits both alike; and
+// the CPU time each server process spends per request under that load.
+func benchAPI(s settings) []row {
 	r := startRedis()
 	defer r.stop()
-	bare := startBare()
+	var bareArgs, apiEnv []string
+	barePprof, apiPprof := fmt.Sprintf("127.0.0.1:%d", freePort()), fmt.Sprintf("127.0.0.1:%d", freePort())
+	if s.profileDir != "" {
+		bareArgs, apiEnv = []string{"-bare-pprof", barePprof}, []string{"PPROF_ADDR=" + apiPprof}
+	}
+	bare := startBare(bareArgs...)
 	defer bare.stop()
-	api := start(s.apiBin, freePort(), "REDIS_URL="+r.url)
+	api := start(s.apiBin, freePort(), append([]string{"REDIS_URL=" + r.url}, apiEnv...)...)
 	defer api.stop()
 
-	b, a, _, bad := sideBySide(s, bare.port, api.port)
+	b, a := sideBySide(s, bare, api)
 	stored := r.rdb.XLen(context.Background(), stream).Val()
-	ratio := a / b
-	return row{
-		figure: fmt.Sprintf("api GET /update_model/w, req/s (%d non-201; %d stored)", bad, stored), reference: "bare Fiber handler, no I/O",
-		value: fmt.Sprintf("%.0f", a), refValue: fmt.Sprintf("%.0f", b), ratio: fmt.Sprintf("%.2f", ratio),
-		target: "≥ 0.75", ok: ratio >= 0.75 && bad == 0,
+	if s.profileDir != "" {
+		// After the measured runs: a profile costs the process some CPU.
+		profileUnderLoad(s, bare, barePprof, "bare.pprof")
+		profileUnderLoad(s, api, apiPprof, "api.pprof")
 	}
+	ratio, cpuRatio := a.rps/b.rps, float64(a.cpu)/float64(b.cpu)
+	return []row{{
+		figure: fmt.Sprintf("api GET /update_model/w, req/s (%d non-201; %d stored)", a.bad, stored), reference: "bare Fiber handler, no I/O",
+		value: fmt.Sprintf("%.0f", a.rps), refValue: fmt.Sprintf("%.0f", b.rps), ratio: fmt.Sprintf("%.2f", ratio),
+		target: "≥ 0.75", ok: ratio >= 0.75 && a.bad == 0,
+	}, {
+		figure:    "api CPU µs per request (server process only, same load)",
+		reference: "bare Fiber CPU µs per request",
+		value:     us(a.cpu), refValue: us(b.cpu), ratio: fmt.Sprintf("%.2f", cpuRatio),
+		target: "≤ 1.3", ok: cpuRatio <= 1.3 && a.bad == 0,
+	}}
 }
 
-// sideBySide loads GET /update_model/w on two servers in turn, twice, so
-// that drift on a noisy machine hits both alike, and returns each one's
-// mean requests/s and its answers that were not 2xx.
-func sideBySide(s settings, firstPort, secondPort int) (first, second float64, firstBad, secondBad int) {
-	var firstRPS, secondRPS []float64
-	for range 2 {
-		a, n1 := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", firstPort), s.conns, s.apiDur)
-		b, n2 := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", secondPort), s.conns, s.apiDur)
-		firstRPS, secondRPS = append(firstRPS, a), append(secondRPS, b)
-		firstBad, secondBad = firstBad+n1, secondBad+n2
+// sideBySide loads GET /update_model/w on two servers in turn, s.pairs
+// times, so that drift on a noisy machine hits both alike. For each server
+// it returns the median requests/s, the median CPU time its process spent
+// per answered request, and its answers that were not 2xx.
+func sideBySide(s settings, first, second *proc) (a, b sideResult) {
+	var runs [2][]load
+	var cpu [2][]time.Duration
+	for range s.pairs {
+		for i, p := range []*proc{first, second} {
+			before := cpuTime(p.cmd.Process.Pid)
+			l := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", p.port), s.wrkThreads, s.conns, s.apiDur)
+			used := cpuTime(p.cmd.Process.Pid) - before
+			runs[i] = append(runs[i], l)
+			cpu[i] = append(cpu[i], used/time.Duration(max(l.requests, 1)))
+		}
 	}
-	return mean(firstRPS), mean(secondRPS), firstBad, secondBad
+	res := [2]sideResult{}
+	for i := range res {
+		var rps []float64
+		for _, l := range runs[i] {
+			rps = append(rps, l.rps)
+			res[i].bad += l.bad
+		}
+		res[i].rps, res[i].cpu = median(rps), pct(cpu[i], 50)
+	}
+	return res[0], res[1]
+}
+
+// profileUnderLoad records a CPU profile of p from its pprof listener at
+// addr while wrk loads it as sideBySide does, and writes it to
+// s.profileDir/name.
+func profileUnderLoad(s settings, p *proc, addr, name string) {
+	if err := os.MkdirAll(s.profileDir, 0o755); err != nil {
+		log.Fatal(err)
+	}
+	secs := max(int(s.apiDur.Seconds()), 1)
+	loaded := make(chan load, 1)
+	go func() {
+		loaded <- wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", p.port), s.wrkThreads, s.conns, time.Duration(secs+1)*time.Second)
+	}()
+	client := &http.Client{Timeout: time.Duration(secs+30) * time.Second}
+	resp, err := client.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, secs))
+	if err != nil {
+		log.Fatalf("profiling %s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(s.profileDir, name))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		log.Fatalf("profiling %s: %v", name, err)
+	}
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+	l := <-loaded
+	fmt.Printf("%s: %d s CPU profile under %.0f req/s (%d requests in %d s) → %s\n", name, secs, l.rps, l.requests, secs+1,
+		filepath.Join(s.profileDir, name))
+}
+
+// sideResult is one server's figures from sideBySide.
+type sideResult struct {
+	rps float64
+	cpu time.Duration // per request
+	bad int
 }
 
 var benchRPS = regexp.MustCompile(`([0-9.]+) requests per second`)
@@ -150,7 +221,8 @@ func benchSystem(s settings) row {
 			mu.Unlock()
 		}
 	})
-	rps, bad := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", api.port), s.conns, s.systemDur)
+	l := wrk(fmt.Sprintf("http://127.0.0.1:%d/update_model/w", api.port), s.wrkThreads, s.conns, s.systemDur)
+	rps, bad := l.rps, l.bad
 	cancel()
 	<-done
 	third := max(len(lags)/3, 1)
@@ -334,11 +406,11 @@ func benchTracing(s settings) row {
 	on := start(s.apiBin, freePort(), "REDIS_URL="+r.url, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+ln.Addr().String(),
 		"OTEL_TRACES_SAMPLER=always_on")
 	defer on.stop()
-	b, a, badOff, badOn := sideBySide(s, off.port, on.port)
-	bad := badOff + badOn
+	b, a := sideBySide(s, off, on)
+	bad := a.bad + b.bad
 	return row{
 		figure: "api req/s with every request traced and exported (OTLP/HTTP)", reference: "the same api, tracing off (no endpoint)",
-		value: fmt.Sprintf("%.0f", a), refValue: fmt.Sprintf("%.0f", b), ratio: fmt.Sprintf("%.2f", a/b),
+		value: fmt.Sprintf("%.0f", a.rps), refValue: fmt.Sprintf("%.0f", b.rps), ratio: fmt.Sprintf("%.2f", a.rps/b.rps),
 		target: "reported", ok: bad == 0,
 	}
 }
