@@ -95,7 +95,7 @@ func main() {
 		rows = append(rows, benchSystem(s))
 	}
 	if s.want("latency") {
-		rows = append(rows, benchLatency(s))
+		rows = append(rows, benchLatency(s), benchAnswerLatency(s))
 	}
 	rows = append(rows, mem...)
 	if s.want("tracing") {
