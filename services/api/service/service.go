@@ -135,7 +135,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return err
 	}
 	defer cleanup()
-	pctx, stopProfiling := context.WithCancel(ctx)
+	// The profiles stay served while the api drains and shuts down.
+	pctx, stopProfiling := context.WithCancel(context.WithoutCancel(ctx))
 	waitProfiling, err := profiling.Serve(pctx, cfg.PprofAddr, logger)
 	if err != nil {
 		stopProfiling()

@@ -5,7 +5,7 @@
 // (redis-server, the api and bayes binaries, a bare Fiber server) and uses
 // wrk and redis-benchmark from Debian's packages as load generators.
 //
-//	bench -api bin/api -bayes bin/bayes [-short]
+//	bench -api bin/api -bayes bin/bayes [-short] [-rows api,latency] [-profile dir]
 package main
 
 import (
