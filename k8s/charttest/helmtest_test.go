@@ -195,7 +195,7 @@ func (f *fakeServices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_, _ = io.WriteString(w, `{"error":"model helm-test-7 not found"}`)
 			return
 		}
-		// The field order of bayes' query.ModelView (TestHelmTestMatchesSources).
+		// The field order of bayes' httpapi.ModelResponse (TestHelmTestMatchesSources).
 		_ = json.NewEncoder(w).Encode(struct {
 			Name       string    `json:"name"`
 			W          int64     `json:"w"`

@@ -32,8 +32,9 @@ func benchAPI(s settings) []row {
 	r := startRedis()
 	defer r.stop()
 	var bareArgs, apiEnv []string
-	barePprof, apiPprof := fmt.Sprintf("127.0.0.1:%d", freePort()), fmt.Sprintf("127.0.0.1:%d", freePort())
+	var barePprof, apiPprof string
 	if s.profileDir != "" {
+		barePprof, apiPprof = fmt.Sprintf("127.0.0.1:%d", freePort()), fmt.Sprintf("127.0.0.1:%d", freePort())
 		bareArgs, apiEnv = []string{"-bare-pprof", barePprof}, []string{"PPROF_ADDR=" + apiPprof}
 	}
 	bare := startBare(bareArgs...)
