@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
 
@@ -115,14 +114,39 @@ func (h *handlers) static() http.Handler {
 // an event "error" while Redis cannot be read (the feed keeps trying), and
 // a comment every KeepAliveEvery. A bad or unknown name is a JSON error
 // before the stream starts.
+func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	h.feed(w, r, "model", func(ctx context.Context) (any, string, error) {
+		v, err := h.app.Queries.Models.Get(ctx, name)
+		if err != nil {
+			return nil, "", err
+		}
+		return modelResponse(v), modelState(v.W, v.N, v.PriorSpec, v.GridPoints), nil
+	})
+}
+
+// modelState is what a page showing a model depends on: the counts and the
+// spec determine everything else in its view.
+func modelState(w, n int64, prior string, points int) string {
+	return fmt.Sprintf("%d/%d/%s/%d;", w, n, prior, points)
+}
+
+// feedRead reads what a feed shows: the event's data, and a key that
+// changes whenever the data does.
+type feedRead func(ctx context.Context) (data any, key string, err error)
+
+// feed serves a Server-Sent Events feed: an event named event with what
+// read returns, at once and again whenever its key changes; an event
+// "error" while Redis cannot be read (the feed keeps trying); and a comment
+// every KeepAliveEvery. When the first read fails on the request itself
+// (bad input, an unknown model), the answer is that JSON error instead.
 //
 // The feed polls the store rather than subscribing to changes: one small
-// read per open page per tick, the same read GET /models/{name} does, and
+// read per open page per tick, the same read the matching GET does, and
 // nothing that can miss an update or hold state between replicas.
-func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
+func (h *handlers) feed(w http.ResponseWriter, r *http.Request, event string, read feedRead) {
 	ctx := r.Context()
-	name := r.PathValue("name")
-	v, err := h.app.Queries.Models.Get(ctx, name)
+	data, key, err := read(ctx)
 	if k := apperr.KindOf(err); k == apperr.IncorrectInput || k == apperr.NotFound {
 		h.fail(w, r, err)
 		return
@@ -162,13 +186,14 @@ func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush()
 	}
 	var (
-		last    *query.ModelView // what the page shows; nil: nothing yet or an error
-		failure string           // the error the page shows, "" when none
+		shown   = false // whether the page shows data (not nothing, not an error)
+		last    string  // the key of what the page shows
+		failure string  // the error the page shows, "" when none
 	)
 	// publish sends what one read found, when it differs from what the page
 	// shows (so a Redis outage is one event and one log line per page, not
 	// one per tick); it returns false when the client is gone.
-	publish := func(v query.ModelView, err error) bool {
+	publish := func(data any, key string, err error) bool {
 		if err != nil {
 			if ctx.Err() != nil {
 				return false
@@ -177,15 +202,15 @@ func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
 			if msg == failure {
 				return true
 			}
-			h.log.WarnContext(ctx, "live feed read failed", "model", name, "err", err)
-			last, failure = nil, msg
+			h.log.WarnContext(ctx, "live feed read failed", "path", r.URL.Path, "err", err)
+			shown, failure = false, msg
 			return send("error", errorBody{Error: msg}) == nil
 		}
-		if last != nil && sameModel(*last, v) {
+		if shown && key == last {
 			return true
 		}
-		last, failure = &v, ""
-		return send("model", modelResponse(v)) == nil
+		shown, last, failure = true, key, ""
+		return send(event, data) == nil
 	}
 
 	// An EventSource reconnects by itself; two seconds is soon enough for
@@ -193,7 +218,7 @@ func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
 	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
 		return
 	}
-	if !publish(v, err) {
+	if !publish(data, key, err) {
 		return
 	}
 	poll := time.NewTicker(h.opts.LivePoll)
@@ -205,7 +230,7 @@ func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-poll.C:
-			if !publish(h.app.Queries.Models.Get(ctx, name)) {
+			if !publish(read(ctx)) {
 				return
 			}
 		case <-keepAlive.C:
@@ -217,10 +242,4 @@ func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-}
-
-// sameModel says whether a page showing a already shows b: the counts and
-// the spec determine everything else in the view.
-func sameModel(a, b query.ModelView) bool {
-	return a.W == b.W && a.N == b.N && a.PriorSpec == b.PriorSpec && a.GridPoints == b.GridPoints
 }

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"math"
+
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 )
@@ -68,6 +70,68 @@ type CountIntervalResponse struct {
 	Hi   int     `json:"hi"`
 }
 
+// CompareResponse is the answer of GET /compare and the data of the
+// compare feed's "compare" events.
+type CompareResponse struct {
+	Prob   float64       `json:"prob"`
+	Models []ArmResponse `json:"models"`
+	// Difference and Uplift are of the second model over the first, with
+	// exactly two models.
+	Difference *DifferenceResponse `json:"difference,omitempty"`
+	Uplift     *UpliftResponse     `json:"uplift,omitempty"`
+}
+
+// ArmResponse is one model of GET /compare.
+type ArmResponse struct {
+	Name         string  `json:"name"`
+	W            int64   `json:"w"`
+	N            int64   `json:"n"`
+	PriorSpec    string  `json:"prior_spec"`
+	GridPoints   int     `json:"grid_points"`
+	Mean         float64 `json:"mean"`
+	ProbBest     float64 `json:"prob_best"`
+	ExpectedLoss float64 `json:"expected_loss"`
+}
+
+// DifferenceResponse is the posterior of p_b − p_a.
+type DifferenceResponse struct {
+	Mean      float64          `json:"mean"`
+	HPDI      IntervalResponse `json:"hpdi"`
+	Grid      []float64        `json:"grid"`
+	Posterior []float64        `json:"posterior"`
+}
+
+// UpliftResponse summarises (p_b − p_a)/p_a; null stands for +∞.
+type UpliftResponse struct {
+	Mean     *float64             `json:"mean"`
+	Median   *float64             `json:"median"`
+	Interval OpenIntervalResponse `json:"interval"`
+}
+
+// OpenIntervalResponse is an interval whose ends may be infinite (null).
+type OpenIntervalResponse struct {
+	Prob float64  `json:"prob"`
+	Lo   *float64 `json:"lo"`
+	Hi   *float64 `json:"hi"`
+}
+
+// AllocationResponse is the answer of GET /allocate.
+type AllocationResponse struct {
+	Seed   uint64                  `json:"seed"`
+	Draws  int                     `json:"draws"`
+	Next   string                  `json:"next"`
+	Models []AllocationArmResponse `json:"models"`
+}
+
+// AllocationArmResponse is one model of GET /allocate: its state and the
+// draws it won.
+type AllocationArmResponse struct {
+	Name  string `json:"name"`
+	W     int64  `json:"w"`
+	N     int64  `json:"n"`
+	Count int    `json:"count"`
+}
+
 type errorBody struct {
 	Error string `json:"error"`
 }
@@ -97,4 +161,41 @@ func predictiveResponse(v query.PredictiveView) PredictiveResponse {
 		Name: v.Name, W: v.W, N: v.N, Trials: v.Trials, PMF: v.PMF, Mean: v.Mean,
 		Interval: CountIntervalResponse{Prob: v.Interval.Prob, Lo: v.Interval.Lo, Hi: v.Interval.Hi},
 	}
+}
+
+func compareResponse(v query.CompareView) CompareResponse {
+	out := CompareResponse{Prob: v.Prob, Models: make([]ArmResponse, len(v.Arms))}
+	for i, a := range v.Arms {
+		out.Models[i] = ArmResponse{
+			Name: a.Name, W: a.W, N: a.N, PriorSpec: a.PriorSpec, GridPoints: a.GridPoints,
+			Mean: a.Mean, ProbBest: a.ProbBest, ExpectedLoss: a.ExpectedLoss,
+		}
+	}
+	if d := v.Difference; d != nil {
+		out.Difference = &DifferenceResponse{Mean: d.Mean, HPDI: intervalResponse(d.HPDI), Grid: d.Grid, Posterior: d.Mass}
+	}
+	if u := v.Uplift; u != nil {
+		out.Uplift = &UpliftResponse{
+			Mean: finite(u.Mean), Median: finite(u.Median),
+			Interval: OpenIntervalResponse{Prob: u.Interval.Prob, Lo: finite(u.Interval.Lo), Hi: finite(u.Interval.Hi)},
+		}
+	}
+	return out
+}
+
+// finite is x, or nil (JSON null) for an infinite x, which JSON cannot
+// carry.
+func finite(x float64) *float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return nil
+	}
+	return &x
+}
+
+func allocationResponse(v query.AllocationView) AllocationResponse {
+	out := AllocationResponse{Seed: v.Seed, Draws: v.Draws, Next: v.Next, Models: make([]AllocationArmResponse, len(v.Arms))}
+	for i, a := range v.Arms {
+		out.Models[i] = AllocationArmResponse{Name: a.Name, W: a.W, N: a.N, Count: a.Count}
+	}
+	return out
 }

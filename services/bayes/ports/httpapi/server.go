@@ -1,6 +1,6 @@
 // Package httpapi is bayes' HTTP port: health, readiness, the read side of
-// the models (JSON, plots, the posterior predictive, a Server-Sent Events
-// feed) and the live page. Every error is JSON with the status its kind
+// the models (JSON, plots, the posterior predictive, Server-Sent Events
+// feeds), the A/B test's comparison and allocation, and the live page. Every error is JSON with the status its kind
 // maps to.
 package httpapi
 
@@ -67,6 +67,9 @@ func NewHandler(a app.Application, opts Options, log *slog.Logger) http.Handler 
 	mux.HandleFunc("GET /models/{name}/predictive", h.predictive)
 	mux.HandleFunc("GET /models/{name}/plot.png", h.plot)
 	mux.HandleFunc("GET /models/{name}/events", h.modelEvents)
+	mux.HandleFunc("GET /compare", h.compare)
+	mux.HandleFunc("GET /compare/events", h.compareEvents)
+	mux.HandleFunc("GET /allocate", h.allocate)
 	mux.HandleFunc("GET /{$}", h.page)
 	mux.Handle("GET /static/", h.static())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

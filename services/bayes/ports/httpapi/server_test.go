@@ -21,8 +21,8 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
-// fakeRedis holds the default model at 7/10 and "ab" at 3/4 with its own
-// spec; it isolates the HTTP port from Redis.
+// fakeRedis holds the default model at 7/10, "ab" at 3/4 and "never" at
+// 0/5 with their own specs; it isolates the HTTP port from Redis.
 type fakeRedis struct{ err error }
 
 func (f fakeRedis) Models(_ context.Context, names ...string) ([]query.StoredModel, error) {
@@ -38,6 +38,10 @@ func (f fakeRedis) Models(_ context.Context, names ...string) ([]query.StoredMod
 		case "ab":
 			out[i].Counts, out[i].Exists = model.Counts{W: 3, N: 4}, true
 			out[i].Spec = events.ModelSpec{Prior: "beta:2,2", GridPoints: 51}
+		case "never":
+			// Five losses on a uniform prior: p = 0 keeps the most mass.
+			out[i].Counts, out[i].Exists = model.Counts{W: 0, N: 5}, true
+			out[i].Spec = events.ModelSpec{Prior: "uniform", GridPoints: 11}
 		}
 	}
 	return out, nil

@@ -1,0 +1,162 @@
+package query
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/decision"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+)
+
+// Arm is one model of a comparison, with the state the answer was
+// computed from.
+type Arm struct {
+	Name       string
+	W          int64
+	N          int64
+	PriorSpec  string
+	GridPoints int
+	Mean       float64
+	// ProbBest and ExpectedLoss are filled by Compare.
+	ProbBest     float64
+	ExpectedLoss float64
+	// Count is filled by Allocate: the draws this model won.
+	Count int
+}
+
+// CompareView is the read model of GET /compare.
+type CompareView struct {
+	Prob float64
+	Arms []Arm
+	// Difference and Uplift (of the second model over the first) are set
+	// when exactly two models are compared.
+	Difference *decision.Difference
+	Uplift     *decision.Uplift
+}
+
+// AllocationView is the read model of GET /allocate.
+type AllocationView struct {
+	Seed  uint64
+	Draws int
+	Next  string
+	Arms  []Arm
+}
+
+// CheckProb is the rule for ?prob=, the mass of an interval.
+func CheckProb(prob float64) error {
+	if !(prob > 0 && prob < 1) {
+		return apperr.New(apperr.IncorrectInput, "prob=%v: want a number between 0 and 1, e.g. ?prob=0.89", prob)
+	}
+	return nil
+}
+
+// Compare answers which of the named models has the largest proportion:
+// for each the chance to be the best and the expected loss of choosing
+// it, and for two models the posterior of the difference and the uplift.
+func (h *Models) Compare(ctx context.Context, names []string, prob float64) (CompareView, error) {
+	if err := CheckProb(prob); err != nil {
+		return CompareView{}, err
+	}
+	arms, dists, err := h.arms(ctx, names)
+	if err != nil {
+		return CompareView{}, err
+	}
+	best, err := decision.CompareBest(dists)
+	if err != nil {
+		return CompareView{}, err
+	}
+	for i := range arms {
+		arms[i].ProbBest, arms[i].ExpectedLoss = best.ProbBest[i], best.ExpectedLoss[i]
+	}
+	v := CompareView{Prob: prob, Arms: arms}
+	if len(arms) == 2 {
+		d, err := decision.CompareDifference(dists[0], dists[1], prob)
+		if err != nil {
+			return CompareView{}, err
+		}
+		u, err := decision.CompareUplift(dists[0], dists[1], prob)
+		if err != nil {
+			return CompareView{}, err
+		}
+		v.Difference, v.Uplift = &d, &u
+	}
+	return v, nil
+}
+
+// Allocate draws the model to show next by Thompson sampling, draws times,
+// from PCG seeded with seed.
+func (h *Models) Allocate(ctx context.Context, names []string, draws int, seed uint64) (AllocationView, error) {
+	if draws < 1 || draws > decision.MaxDraws {
+		return AllocationView{}, apperr.New(apperr.IncorrectInput, "n=%d: want a whole number from 1 to %d", draws, decision.MaxDraws)
+	}
+	if seed > decision.MaxSeed {
+		return AllocationView{}, apperr.New(apperr.IncorrectInput, "seed=%d: want a whole number from 0 to %d", seed, uint64(decision.MaxSeed))
+	}
+	arms, dists, err := h.arms(ctx, names)
+	if err != nil {
+		return AllocationView{}, err
+	}
+	a, err := decision.Thompson(dists, draws, seed)
+	if err != nil {
+		return AllocationView{}, err
+	}
+	for i := range arms {
+		arms[i].Count = a.Counts[i]
+	}
+	return AllocationView{Seed: seed, Draws: draws, Next: arms[a.First].Name, Arms: arms}, nil
+}
+
+// CheckNames is the rule for the models of a comparison: 2 to 10 valid,
+// distinct names.
+func CheckNames(names []string) error {
+	if len(names) < decision.MinModels || len(names) > decision.MaxModels {
+		return apperr.New(apperr.IncorrectInput, "%d model names given: want %d to %d distinct names separated by commas, e.g. ?models=a,b",
+			len(names), decision.MinModels, decision.MaxModels)
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if !events.ValidModelName(n) {
+			return apperr.New(apperr.IncorrectInput, "model name %q: want %s", clip.String(n, clip.Field), events.ModelNameRule)
+		}
+		if seen[n] {
+			return apperr.New(apperr.IncorrectInput, "model %q is named twice: want distinct names", n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// arms reads the named models in one round trip and builds their
+// posteriors. O(Σ grid points).
+func (h *Models) arms(ctx context.Context, names []string) ([]Arm, []decision.Dist, error) {
+	if err := CheckNames(names); err != nil {
+		return nil, nil, err
+	}
+	stored, err := h.store.Models(ctx, names...)
+	if err != nil {
+		return nil, nil, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
+	}
+	if len(stored) != len(names) {
+		return nil, nil, fmt.Errorf("model store returned %d models for %d names", len(stored), len(names))
+	}
+	arms := make([]Arm, len(stored))
+	dists := make([]decision.Dist, len(stored))
+	for i, sm := range stored {
+		if !sm.Exists && sm.Name != events.DefaultModel {
+			return nil, nil, apperr.New(apperr.NotFound, "no model named %q: define it with PUT /models/%s on the api, or send it an observation", sm.Name, sm.Name)
+		}
+		m, spec, err := h.Build(sm)
+		if err != nil {
+			return nil, nil, err
+		}
+		post := m.Posterior()
+		dists[i] = decision.Dist{Mass: post}
+		arms[i] = Arm{
+			Name: sm.Name, W: sm.Counts.W, N: sm.Counts.N, PriorSpec: spec.Prior, GridPoints: spec.GridPoints,
+			Mean: dists[i].Mean(),
+		}
+	}
+	return arms, dists, nil
+}

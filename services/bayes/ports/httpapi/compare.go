@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/decision"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+)
+
+// The A/B test's questions: GET /compare, its live feed, and GET /allocate.
+
+func (h *handlers) compare(w http.ResponseWriter, r *http.Request) {
+	data, _, err := h.readCompare(r.URL.Query())(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, data)
+}
+
+// compareEvents is GET /compare's answer as a live feed (see feed): an
+// event "compare" at once and whenever one of the models changes.
+func (h *handlers) compareEvents(w http.ResponseWriter, r *http.Request) {
+	h.feed(w, r, "compare", h.readCompare(r.URL.Query()))
+}
+
+// readCompare parses a comparison's query once and returns the read that
+// answers it; the key is the models' states, which determine the answer.
+func (h *handlers) readCompare(q url.Values) feedRead {
+	names := modelNames(q)
+	prob, perr := probParam(q)
+	return func(ctx context.Context) (any, string, error) {
+		if perr != nil {
+			return nil, "", perr
+		}
+		v, err := h.app.Queries.Models.Compare(ctx, names, prob)
+		if err != nil {
+			return nil, "", err
+		}
+		var key strings.Builder
+		for _, a := range v.Arms {
+			key.WriteString(modelState(a.W, a.N, a.PriorSpec, a.GridPoints))
+		}
+		return compareResponse(v), key.String(), nil
+	}
+}
+
+func (h *handlers) allocate(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	draws := 1
+	if raw := q.Get("n"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			h.fail(w, r, apperr.New(apperr.IncorrectInput, "n=%q: want a whole number from 1 to %d", clip.String(raw, clip.Param), decision.MaxDraws))
+			return
+		}
+		draws = n
+	}
+	// Without a seed the allocation is random; the seed drawn for it is in
+	// the answer, so that it can be replayed.
+	seed := rand.Uint64N(decision.MaxSeed + 1)
+	if raw := q.Get("seed"); raw != "" {
+		s, err := strconv.ParseUint(raw, 10, 64)
+		if err != nil || s > decision.MaxSeed {
+			h.fail(w, r, apperr.New(apperr.IncorrectInput, "seed=%q: want a whole number from 0 to %d", clip.String(raw, clip.Param), uint64(decision.MaxSeed)))
+			return
+		}
+		seed = s
+	}
+	v, err := h.app.Queries.Models.Allocate(r.Context(), modelNames(q), draws, seed)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, allocationResponse(v))
+}
+
+// modelNames reads ?models=a,b,c; an absent or empty parameter is no name.
+func modelNames(q url.Values) []string {
+	raw := q.Get("models")
+	if raw == "" {
+		return nil
+	}
+	return strings.Split(raw, ",")
+}
+
+// probParam reads ?prob=, the mass of the intervals; model.DefaultHPDIProb
+// when absent.
+func probParam(q url.Values) (float64, error) {
+	raw := q.Get("prob")
+	if raw == "" {
+		return model.DefaultHPDIProb, nil
+	}
+	p, err := strconv.ParseFloat(raw, 64)
+	if err != nil || !(p > 0 && p < 1) {
+		return 0, apperr.New(apperr.IncorrectInput, "prob=%q: want a number between 0 and 1, e.g. ?prob=0.89", clip.String(raw, clip.Param))
+	}
+	return p, nil
+}
