@@ -59,7 +59,20 @@ func (h *Models) Compare(ctx context.Context, names []string, prob float64) (Com
 	if err := CheckProb(prob); err != nil {
 		return CompareView{}, err
 	}
-	arms, dists, err := h.arms(ctx, names)
+	stored, err := h.ReadMany(ctx, names)
+	if err != nil {
+		return CompareView{}, err
+	}
+	return h.CompareStored(stored, prob)
+}
+
+// CompareStored is Compare on models already read (ReadMany), so that a
+// live feed can read cheaply and compute only when a model changed.
+func (h *Models) CompareStored(stored []StoredModel, prob float64) (CompareView, error) {
+	if err := CheckProb(prob); err != nil {
+		return CompareView{}, err
+	}
+	arms, dists, err := h.arms(stored)
 	if err != nil {
 		return CompareView{}, err
 	}
@@ -94,7 +107,11 @@ func (h *Models) Allocate(ctx context.Context, names []string, draws int, seed u
 	if seed > decision.MaxSeed {
 		return AllocationView{}, apperr.New(apperr.IncorrectInput, "seed=%d: want a whole number from 0 to %d", seed, uint64(decision.MaxSeed))
 	}
-	arms, dists, err := h.arms(ctx, names)
+	stored, err := h.ReadMany(ctx, names)
+	if err != nil {
+		return AllocationView{}, err
+	}
+	arms, dists, err := h.arms(stored)
 	if err != nil {
 		return AllocationView{}, err
 	}
@@ -128,31 +145,37 @@ func CheckNames(names []string) error {
 	return nil
 }
 
-// arms reads the named models in one round trip and builds their
-// posteriors. O(Σ grid points).
-func (h *Models) arms(ctx context.Context, names []string) ([]Arm, []decision.Dist, error) {
+// ReadMany reads the named models of a comparison (CheckNames) in one
+// round trip; an unknown model is NotFound.
+func (h *Models) ReadMany(ctx context.Context, names []string) ([]StoredModel, error) {
 	if err := CheckNames(names); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	stored, err := h.store.Models(ctx, names...)
 	if err != nil {
-		return nil, nil, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
+		return nil, apperr.Wrap(apperr.Unavailable, err, "model state is unavailable")
 	}
 	if len(stored) != len(names) {
-		return nil, nil, fmt.Errorf("model store returned %d models for %d names", len(stored), len(names))
+		return nil, fmt.Errorf("model store returned %d models for %d names", len(stored), len(names))
 	}
+	for _, sm := range stored {
+		if !sm.Exists && sm.Name != events.DefaultModel {
+			return nil, apperr.New(apperr.NotFound, "no model named %q: define it with PUT /models/%s on the api, or send it an observation", sm.Name, sm.Name)
+		}
+	}
+	return stored, nil
+}
+
+// arms builds the posteriors of stored models. O(Σ grid points).
+func (h *Models) arms(stored []StoredModel) ([]Arm, []decision.Dist, error) {
 	arms := make([]Arm, len(stored))
 	dists := make([]decision.Dist, len(stored))
 	for i, sm := range stored {
-		if !sm.Exists && sm.Name != events.DefaultModel {
-			return nil, nil, apperr.New(apperr.NotFound, "no model named %q: define it with PUT /models/%s on the api, or send it an observation", sm.Name, sm.Name)
-		}
 		m, spec, err := h.Build(sm)
 		if err != nil {
 			return nil, nil, err
 		}
-		post := m.Posterior()
-		dists[i] = decision.Dist{Mass: post}
+		dists[i] = decision.Dist{Mass: m.Posterior()}
 		arms[i] = Arm{
 			Name: sm.Name, W: sm.Counts.W, N: sm.Counts.N, PriorSpec: spec.Prior, GridPoints: spec.GridPoints,
 			Mean: dists[i].Mean(),

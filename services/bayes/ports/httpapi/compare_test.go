@@ -114,6 +114,8 @@ func TestCompareAndAllocateRefuseBadInput(t *testing.T) {
 		{"/allocate?models=ab,default&n=0", 400, "n=0"},
 		{"/allocate?models=ab,default&n=10001", 400, "n=10001"},
 		{"/allocate?models=ab,default&n=x", 400, `n="x"`},
+		{"/allocate?models=ab,default&n=%2B5", 400, `n="+5"`},
+		{"/allocate?models=ab,default&n=-1", 400, `n="-1"`},
 		{"/allocate?models=ab,default&seed=-1", 400, "seed="},
 		{"/allocate?models=ab,default&seed=9007199254740992", 400, "seed="},
 		{"/allocate?models=ab", 400, "1 model names"},

@@ -116,7 +116,7 @@ func (h *handlers) static() http.Handler {
 // before the stream starts.
 func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	h.feed(w, r, "model", func(ctx context.Context) (any, string, error) {
+	h.feed(w, r, "model", func(ctx context.Context, _ string) (any, string, error) {
 		v, err := h.app.Queries.Models.Get(ctx, name)
 		if err != nil {
 			return nil, "", err
@@ -132,8 +132,10 @@ func modelState(w, n int64, prior string, points int) string {
 }
 
 // feedRead reads what a feed shows: the event's data, and a key that
-// changes whenever the data does.
-type feedRead func(ctx context.Context) (data any, key string, err error)
+// changes whenever the data does. shown is the key of what the page shows
+// ("" when nothing); a read that finds the same key may return no data,
+// and skip computing it.
+type feedRead func(ctx context.Context, shown string) (data any, key string, err error)
 
 // feed serves a Server-Sent Events feed: an event named event with what
 // read returns, at once and again whenever its key changes; an event
@@ -146,7 +148,7 @@ type feedRead func(ctx context.Context) (data any, key string, err error)
 // nothing that can miss an update or hold state between replicas.
 func (h *handlers) feed(w http.ResponseWriter, r *http.Request, event string, read feedRead) {
 	ctx := r.Context()
-	data, key, err := read(ctx)
+	data, key, err := read(ctx, "")
 	if k := apperr.KindOf(err); k == apperr.IncorrectInput || k == apperr.NotFound {
 		h.fail(w, r, err)
 		return
@@ -230,7 +232,11 @@ func (h *handlers) feed(w http.ResponseWriter, r *http.Request, event string, re
 		case <-ctx.Done():
 			return
 		case <-poll.C:
-			if !publish(read(ctx)) {
+			shownKey := ""
+			if shown {
+				shownKey = last
+			}
+			if !publish(read(ctx, shownKey)) {
 				return
 			}
 		case <-keepAlive.C:
