@@ -198,7 +198,8 @@ func abBest(ms []modelView) (best, loss []float64) {
 
 // abDifference is the distribution of p_b - p_a on the contract's lattice:
 // step 1/(G-1) for G the larger grid, 2G-1 points from -1 to 1, each
-// difference rounded to the nearest lattice point.
+// difference's mass shared between the two lattice points around it in
+// proportion to nearness.
 func abDifference(a, b modelView) (grid, mass []float64) {
 	g := max(len(a.Grid), len(b.Grid))
 	steps := float64(g - 1)
@@ -211,7 +212,17 @@ func abDifference(a, b modelView) (grid, mass []float64) {
 			continue
 		}
 		for j, pb := range b.Grid {
-			mass[int(math.Round((pb-pa)*steps))+g-1] += a.Posterior[i] * b.Posterior[j]
+			at := (pb - pa) * steps
+			k := int(math.Floor(at))
+			frac := at - float64(k)
+			if frac > 1-1e-9 {
+				k, frac = k+1, 0
+			}
+			m := a.Posterior[i] * b.Posterior[j]
+			mass[k+g-1] += m * (1 - frac)
+			if frac > 1e-9 {
+				mass[k+g] += m * frac
+			}
 		}
 	}
 	return grid, mass

@@ -11,7 +11,8 @@ type Difference struct {
 	Grid []float64
 	// Mass[k] is the probability of Grid[k]; it sums to 1.
 	Mass []float64
-	// Mean is E[p_b] − E[p_a], exact (not read off the lattice).
+	// Mean is E[p_b] − E[p_a], computed from the models (the lattice's
+	// mean is the same up to rounding).
 	Mean float64
 	// HPDI is the narrowest run of lattice points holding at least Prob of
 	// the mass (model.HPDI on the lattice).
@@ -19,13 +20,14 @@ type Difference struct {
 }
 
 // CompareDifference computes the posterior of p_b − p_a: every pair of grid
-// points (x from a, y from b) puts m_a(x)·m_b(y) on the lattice point
-// nearest to y − x (half on each neighbour when it is exactly half-way).
-// When both models have the same number of grid points, every difference
-// is a lattice point and the distribution is exact; when they differ, a
-// difference moves by at most half a lattice step, less than either
-// grid's own step. The mean is exact either way. The work is
-// O(grid_a · grid_b) over the points where both posteriors have mass.
+// points (x from a, y from b) puts m_a(x)·m_b(y) on the lattice. When both
+// models have the same number of grid points every difference is a
+// lattice point and the distribution is exact. When they differ, a
+// difference between two lattice points is shared between them in
+// proportion to its nearness (linear interpolation): no mass moves farther
+// than one lattice step, less than either grid's own step, and the
+// lattice's mean stays the exact mean. The work is O(grid_a · grid_b) over
+// the points where both posteriors have mass.
 func CompareDifference(a, b Dist, prob float64) (Difference, error) {
 	if err := checkDists([]Dist{a, b}); err != nil {
 		return Difference{}, err
@@ -52,11 +54,11 @@ func CompareDifference(a, b Dist, prob float64) (Difference, error) {
 			}
 		}
 	} else {
-		// y − x = (j·A − i·B)/(A·B) with A, B the grids' steps counts;
-		// on the lattice that is (j·A − i·B)·(g−1)/(A·B) steps, a
-		// fraction computed in whole numbers so that a difference exactly
-		// half-way between two lattice points is seen as such: it gives
-		// half its mass to each.
+		// y − x = (j·A − i·B)/(A·B) with A, B the grids' step counts; on
+		// the lattice that is q + r/(A·B) steps, in whole numbers. The
+		// pair's mass goes to lattice points q and q + 1 in proportion to
+		// its nearness (linear interpolation), which keeps the lattice's
+		// mean exact and its curve smooth where the grids alias.
 		A, B, G := int64(len(a.Mass)-1), int64(len(b.Mass)-1), int64(g-1)
 		den := A * B
 		for i, ma := range a.Mass {
@@ -70,15 +72,13 @@ func CompareDifference(a, b Dist, prob float64) (Difference, error) {
 					q, r = q-1, r+den
 				}
 				k, m := int(q)+g-1, ma*b.Mass[j]
-				switch {
-				case 2*r < den:
+				if r == 0 {
 					d.Mass[k] += m
-				case 2*r > den:
-					d.Mass[k+1] += m
-				default:
-					d.Mass[k] += m / 2
-					d.Mass[k+1] += m / 2
+					continue
 				}
+				up := float64(r) / float64(den)
+				d.Mass[k] += m * (1 - up)
+				d.Mass[k+1] += m * up
 			}
 		}
 	}

@@ -1,12 +1,14 @@
 // The live page of bayes: lists the models, follows one through
-// Server-Sent Events (GET /models/{name}/events on bayes) and sends
-// observations and model definitions to the api, whose URL bayes puts in
-// the meta tag edb-api-url. No framework, no build step, nothing from a CDN.
+// Server-Sent Events (GET /models/{name}/events on bayes), compares two or
+// more side by side (GET /compare/events) and sends observations and model
+// definitions to the api, whose URL bayes puts in the meta tag
+// edb-api-url. No framework, no build step, nothing from a CDN.
 
 const SVG = "http://www.w3.org/2000/svg";
 const NAME_RULE = /^[A-Za-z0-9_-]{1,64}$/;
 const LIST_EVERY_MS = 4000;
 const REOPEN_AFTER_MS = 3000;
+const MAX_COMPARE = 10; // bayes compares at most ten models at once
 
 const apiURL = (document.querySelector('meta[name="edb-api-url"]')?.content ?? "").replace(/\/+$/, "");
 
@@ -37,6 +39,24 @@ const el = {
   newGrid: $("new-grid"),
   newStatus: $("new-status"),
   apiURL: $("api-url"),
+  compareConn: $("compare-conn"),
+  comparePicks: $("compare-picks"),
+  compareTable: $("compare-table"),
+  compareRows: $("compare-rows"),
+  compareSwap: $("compare-swap"),
+  compareClear: $("compare-clear"),
+  compareDiff: $("compare-diff"),
+  compareDiffNames: $("compare-diff-names"),
+  compareDiffPlot: $("compare-diff-plot"),
+  compareDiffMean: $("compare-diff-mean"),
+  compareDiffHPDI: $("compare-diff-hpdi"),
+  compareDiffHPDILabel: $("compare-diff-hpdi-label"),
+  compareLegendHPDI: $("compare-legend-hpdi"),
+  compareUpliftMean: $("compare-uplift-mean"),
+  compareUpliftMedian: $("compare-uplift-median"),
+  compareUpliftInterval: $("compare-uplift-interval"),
+  compareUpliftIntervalLabel: $("compare-uplift-interval-label"),
+  compareUpliftNote: $("compare-uplift-note"),
 };
 
 const state = {
@@ -44,6 +64,11 @@ const state = {
   source: null, // the open EventSource
   reopen: 0, // timer that reopens a feed the server refused
   names: [], // the model names last listed
+  compare: [], // the models picked for comparison, in the order picked: the first is A
+  compareSource: null, // the open comparison EventSource, null under two models
+  compareReopen: 0, // timer that reopens a comparison feed the server refused
+  picks: new Map(), // model name -> its checkbox in the picker
+  rows: new Map(), // model name -> the cells of its row in the comparison table
 };
 
 // ---- formatting -----------------------------------------------------------
@@ -60,9 +85,46 @@ function setStatus(node, text, kind = "") {
   node.dataset.kind = kind;
 }
 
-function setConn(text, kind) {
-  el.conn.textContent = text;
-  el.conn.dataset.state = kind;
+// setConn changes a connection badge only when its text or state does, so
+// a screen reader does not announce "live" again on every event.
+function setConn(text, kind, node = el.conn) {
+  setText(node, text);
+  if (node.dataset.state !== kind) node.dataset.state = kind;
+}
+
+// signed writes a rounded number with a minus sign, not a hyphen, and a
+// plus for a positive one: the sign of a difference is what the reader
+// looks at first. A value that rounds to zero gets no sign.
+function signed(s) {
+  if (Number(s) === 0) return s.replace(/^-/, "");
+  return s.startsWith("-") ? "\u2212" + s.slice(1) : "+" + s;
+}
+const fixSigned = (x, d = 3) => (Number.isFinite(x) ? signed(x.toFixed(d)) : "–");
+
+// pctBest writes a probability as a percentage with one decimal, and says
+// "<0.1%" or ">99.9%" rather than round a real chance to 0 or 100.
+function pctBest(p) {
+  if (!Number.isFinite(p)) return "–";
+  if (p > 0 && p < 0.0005) return "<0.1%";
+  if (p < 1 && p >= 0.9995) return ">99.9%";
+  return (p * 100).toFixed(1) + "%";
+}
+
+// fmtLoss writes an expected loss, a proportion, to four decimals.
+function fmtLoss(x) {
+  if (!Number.isFinite(x)) return "–";
+  if (x > 0 && x < 0.00005) return "<0.0001";
+  return x.toFixed(4);
+}
+
+// fmtUplift writes a relative uplift as a signed percentage. bayes sends
+// null for an infinite one (p_a = 0 has mass, and p_b − p_a ≥ −p_a makes
+// every infinite uplift +∞); a missing value is "–".
+function fmtUplift(u) {
+  if (u === null) return "\u221e";
+  if (!Number.isFinite(u)) return "–";
+  const p = u * 100;
+  return signed(p.toFixed(Math.abs(p) >= 1000 ? 0 : 1)) + "%";
 }
 
 async function readJSON(resp) {
@@ -89,10 +151,24 @@ function initialModel() {
   return new URLSearchParams(location.search).get("model") || hashName() || "default";
 }
 
+// initialCompare reads ?compare=a,b from the address, keeping only names.
+function initialCompare() {
+  const raw = new URLSearchParams(location.search).get("compare") ?? "";
+  return raw.split(",").filter((n) => NAME_RULE.test(n));
+}
+
+// writeURL puts the followed model and the comparison in the address, so
+// that a reload or a shared link opens the same view.
+function writeURL() {
+  let q = "?model=" + encodeURIComponent(state.name);
+  if (state.compare.length) q += "&compare=" + state.compare.map(encodeURIComponent).join(",");
+  history.replaceState(null, "", q);
+}
+
 function choose(name, { updateURL = true } = {}) {
   if (!name || name === state.name) return;
   state.name = name;
-  if (updateURL) history.replaceState(null, "", "?model=" + encodeURIComponent(name));
+  if (updateURL) writeURL();
   ensureOption(name);
   el.select.value = name;
   setText(el.modelName, name);
@@ -183,6 +259,7 @@ function render(v) {
 }
 
 const box = { w: 640, h: 320, left: 52, right: 14, top: 14, bottom: 40 };
+const diffBox = { w: 640, h: 260, left: 62, right: 14, top: 14, bottom: 40 };
 
 function node(tag, attrs, text) {
   const n = document.createElementNS(SVG, tag);
@@ -191,55 +268,73 @@ function node(tag, attrs, text) {
   return n;
 }
 
-// draw renders prior and posterior (probability masses on the grid) as
-// SVG built node by node: no innerHTML, nothing the CSP has to allow.
-function draw(v) {
-  const svg = el.plot;
+// frame empties an SVG chart (keeping its title) and draws its axes: x
+// from lo to hi with a gridline at each of xTicks (labelled when the tick
+// has a label), probability mass from 0 to top. It returns the scales.
+function frame(svg, b, { lo, hi, xTicks, top, labelled, xLabel }) {
   for (const child of [...svg.children]) if (child.tagName !== "title") child.remove();
-  svg.dataset.n = v ? String(v.n) : "";
-  svg.dataset.mean = v ? String(v.mean) : "";
-  const x0 = box.left,
-    x1 = box.w - box.right,
-    y0 = box.h - box.bottom,
-    y1 = box.top;
-  const X = (p) => x0 + p * (x1 - x0);
-  const top = v ? Math.max(...v.prior, ...v.posterior) * 1.08 || 1 : 1;
+  const x0 = b.left,
+    x1 = b.w - b.right,
+    y0 = b.h - b.bottom,
+    y1 = b.top;
+  const X = (p) => x0 + ((p - lo) / (hi - lo)) * (x1 - x0);
   const Y = (m) => y0 - (m / top) * (y0 - y1);
 
   const axes = node("g", { class: "axes" });
-  for (let i = 0; i <= 10; i++) {
-    const p = i / 10;
-    axes.append(node("line", { class: "gridline", x1: X(p), x2: X(p), y1: y0, y2: y1 }));
-    if (i % 2 === 0) axes.append(node("text", { class: "tick", x: X(p), y: y0 + 16, "text-anchor": "middle" }, p.toFixed(1)));
+  for (const { x, label } of xTicks) {
+    axes.append(node("line", { class: "gridline", x1: X(x), x2: X(x), y1: y0, y2: y1 }));
+    if (label) axes.append(node("text", { class: "tick", x: X(x), y: y0 + 16, "text-anchor": "middle" }, label));
   }
   for (let i = 0; i <= 4; i++) {
     const m = (top / 1.08) * (i / 4);
     axes.append(node("line", { class: "gridline", x1: x0, x2: x1, y1: Y(m), y2: Y(m) }));
-    axes.append(node("text", { class: "tick", x: x0 - 6, y: Y(m) + 4, "text-anchor": "end" }, v ? fmtMass(m) : ""));
+    axes.append(node("text", { class: "tick", x: x0 - 6, y: Y(m) + 4, "text-anchor": "end" }, labelled ? fmtMass(m) : ""));
   }
   axes.append(node("line", { class: "axis", x1: x0, x2: x1, y1: y0, y2: y0 }));
   axes.append(node("line", { class: "axis", x1: x0, x2: x0, y1: y0, y2: y1 }));
-  axes.append(node("text", { class: "label", x: (x0 + x1) / 2, y: box.h - 6, "text-anchor": "middle" }, "proportion of water p"));
+  axes.append(node("text", { class: "label", x: (x0 + x1) / 2, y: b.h - 6, "text-anchor": "middle" }, xLabel));
   axes.append(node("text", { class: "label", x: 12, y: (y0 + y1) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${(y0 + y1) / 2})` }, "probability mass"));
   svg.append(axes);
+  return { X, Y, x0, x1, y0, y1 };
+}
+
+function waiting(svg, f, text) {
+  svg.append(node("text", { class: "empty", x: (f.x0 + f.x1) / 2, y: (f.y0 + f.y1) / 2, "text-anchor": "middle" }, text));
+}
+
+// points are the "x,y" of the masses on grid between from and to.
+function points(f, grid, mass, from, to) {
+  return grid.flatMap((p, i) => (p >= from && p <= to ? [`${f.X(p).toFixed(2)},${f.Y(mass[i]).toFixed(2)}`] : []));
+}
+
+// area closes a line of points down to the x axis.
+function area(f, line) {
+  return line.length ? `M${line[0].split(",")[0]},${f.y0} L${line.join(" L")} L${line[line.length - 1].split(",")[0]},${f.y0} Z` : "";
+}
+
+// draw renders prior and posterior (probability masses on the grid) as
+// SVG built node by node: no innerHTML, nothing the CSP has to allow.
+function draw(v) {
+  const svg = el.plot;
+  svg.dataset.n = v ? String(v.n) : "";
+  svg.dataset.mean = v ? String(v.mean) : "";
+  const xTicks = Array.from({ length: 11 }, (_, i) => ({ x: i / 10, label: i % 2 === 0 ? (i / 10).toFixed(1) : "" }));
+  const top = v ? Math.max(...v.prior, ...v.posterior) * 1.08 || 1 : 1;
+  const f = frame(svg, box, { lo: 0, hi: 1, xTicks, top, labelled: !!v, xLabel: "proportion of water p" });
   if (!v) {
-    svg.append(node("text", { class: "empty", x: (x0 + x1) / 2, y: (y0 + y1) / 2, "text-anchor": "middle" }, "waiting for the model…"));
+    waiting(svg, f, "waiting for the model…");
     return;
   }
 
-  const pts = (mass, from = 0, to = 1) =>
-    v.grid.flatMap((p, i) => (p >= from && p <= to ? [`${X(p).toFixed(2)},${Y(mass[i]).toFixed(2)}`] : []));
-  const area = (line) => (line.length ? `M${line[0].split(",")[0]},${y0} L${line.join(" L")} L${line[line.length - 1].split(",")[0]},${y0} Z` : "");
-
-  const hp = pts(v.posterior, v.hpdi.lo, v.hpdi.hi);
-  svg.append(node("path", { class: "hpdi", d: area(hp) }));
-  const post = pts(v.posterior);
-  svg.append(node("path", { class: "post-fill", d: area(post) }));
-  svg.append(node("path", { id: "prior-line", class: "prior", d: "M" + pts(v.prior).join(" L") }));
+  const hp = points(f, v.grid, v.posterior, v.hpdi.lo, v.hpdi.hi);
+  svg.append(node("path", { class: "hpdi", d: area(f, hp) }));
+  const post = points(f, v.grid, v.posterior, 0, 1);
+  svg.append(node("path", { class: "post-fill", d: area(f, post) }));
+  svg.append(node("path", { id: "prior-line", class: "prior", d: "M" + points(f, v.grid, v.prior, 0, 1).join(" L") }));
   svg.append(node("path", { id: "posterior-line", class: "post", d: "M" + post.join(" L") }));
-  svg.append(node("line", { class: "mean", x1: X(v.mean), x2: X(v.mean), y1: y0, y2: y1 }));
+  svg.append(node("line", { class: "mean", x1: f.X(v.mean), x2: f.X(v.mean), y1: f.y0, y2: f.y1 }));
   svg.append(
-    node("text", { class: "mean-label", x: Math.min(X(v.mean) + 6, x1 - 70), y: y1 + 12 }, `mean ${fix(v.mean)}`),
+    node("text", { class: "mean-label", x: Math.min(f.X(v.mean) + 6, f.x1 - 70), y: f.y1 + 12 }, `mean ${fix(v.mean)}`),
   );
 }
 
@@ -247,6 +342,300 @@ function draw(v) {
 // exponent down to 1e-6, below which masses are not worth reading.
 function fmtMass(m) {
   return Number(m.toPrecision(2)).toString();
+}
+
+// ---- comparing models ---------------------------------------------------------
+
+// letter names a picked model by its place: A is the baseline.
+const letter = (i) => String.fromCharCode(65 + i);
+
+const compareQuery = (names) => "models=" + names.map(encodeURIComponent).join(",");
+
+// pick makes names (in this order, without repeats, at most MAX_COMPARE)
+// the comparison, and follows it when it changed.
+function pick(names, { updateURL = true } = {}) {
+  const next = [...new Set(names)].slice(0, MAX_COMPARE);
+  renderPicks();
+  if (next.join("\n") === state.compare.join("\n")) return;
+  state.compare = next;
+  renderPicks();
+  if (updateURL) writeURL();
+  clearCompare();
+  followCompare();
+}
+
+// renderPicks shows a checkbox for every listed model (and for any picked
+// one not listed yet). A model seen before keeps its checkbox, so a new
+// model in the list does not take the focus from the one in use.
+function renderPicks() {
+  const names = [...state.names];
+  for (const n of state.compare) if (!names.includes(n)) names.push(n);
+  const box = el.comparePicks;
+  names.forEach((name, i) => {
+    let p = state.picks.get(name);
+    if (!p) {
+      p = pickNode(name);
+      state.picks.set(name, p);
+    }
+    if (box.children[i] !== p.label) box.insertBefore(p.label, box.children[i] ?? null);
+  });
+  for (const extra of [...box.children].slice(names.length)) {
+    state.picks.delete(extra.dataset.name);
+    extra.remove();
+  }
+  const full = state.compare.length >= MAX_COMPARE;
+  for (const [name, p] of state.picks) {
+    const at = state.compare.indexOf(name);
+    p.input.checked = at >= 0;
+    p.input.disabled = at < 0 && full;
+    p.label.classList.toggle("on", at >= 0);
+    setText(p.tag, at >= 0 ? letter(at) : "");
+  }
+  el.compareSwap.hidden = state.compare.length !== 2;
+  el.compareClear.hidden = state.compare.length === 0;
+}
+
+function pickNode(name) {
+  const label = document.createElement("label");
+  label.className = "pick";
+  label.dataset.name = name;
+  label.htmlFor = "compare-pick-" + name;
+  const input = document.createElement("input");
+  input.type = "checkbox";
+  input.id = "compare-pick-" + name;
+  input.value = name;
+  input.dataset.name = name;
+  const text = document.createElement("span");
+  text.textContent = name;
+  const tag = document.createElement("span");
+  tag.className = "tag";
+  label.append(input, text, tag);
+  return { label, input, tag };
+}
+
+function onPick(e) {
+  const input = e.target;
+  if (!(input instanceof HTMLInputElement) || input.type !== "checkbox") return;
+  const name = input.value;
+  pick(input.checked ? [...state.compare, name] : state.compare.filter((n) => n !== name));
+}
+
+// followCompare opens the comparison feed of the picked models, or closes
+// it when fewer than two are picked: bayes compares two at least.
+function followCompare() {
+  clearTimeout(state.compareReopen);
+  state.compareSource?.close();
+  state.compareSource = null;
+  const names = state.compare;
+  if (names.length < 2) {
+    setConn(names.length ? "pick one more model" : "pick two or more models", "idle", el.compareConn);
+    return;
+  }
+  setConn("connecting…", "connecting", el.compareConn);
+  const query = compareQuery(names);
+  const es = new EventSource("/compare/events?" + query);
+  state.compareSource = es;
+  es.addEventListener("open", () => {
+    if (state.compareSource === es) setConn("live", "live", el.compareConn);
+  });
+  es.addEventListener("compare", (e) => {
+    if (state.compareSource !== es) return;
+    setConn("live", "live", el.compareConn);
+    renderCompare(JSON.parse(e.data));
+  });
+  // As for the model's feed: an "error" event with data is bayes saying
+  // Redis could not be read; one without is the connection failing.
+  es.addEventListener("error", (e) => {
+    if (state.compareSource !== es) return;
+    if (e.data) {
+      let msg = e.data;
+      try {
+        msg = JSON.parse(e.data).error ?? msg;
+      } catch {}
+      setConn("bayes: " + msg, "error", el.compareConn);
+      return;
+    }
+    if (es.readyState === EventSource.CLOSED) {
+      // bayes refused the comparison (a model not created yet, perhaps):
+      // say why and try again while the same models are picked.
+      explainCompareRefusal(es, query);
+      state.compareReopen = setTimeout(() => state.compareSource === es && followCompare(), REOPEN_AFTER_MS);
+    } else {
+      setConn("reconnecting…", "connecting", el.compareConn);
+    }
+  });
+}
+
+async function explainCompareRefusal(es, query) {
+  let msg = "bayes is unreachable";
+  try {
+    const resp = await fetch("/compare?" + query);
+    const body = await readJSON(resp);
+    msg = body.error ?? `bayes answered ${resp.status}`;
+  } catch {}
+  if (state.compareSource === es) setConn(msg, "error", el.compareConn);
+}
+
+// clearCompare shows the picked models with no numbers yet.
+function clearCompare() {
+  compareRows(state.compare);
+  for (const r of state.rows.values()) {
+    for (const cell of [r.n, r.w, r.mean, r.best, r.loss]) setText(cell, "–");
+    r.bar.setAttribute("width", "0");
+    r.tr.classList.remove("best");
+    r.tr.dataset.n = "";
+  }
+  renderDifference(null, null);
+}
+
+// compareRows makes the table's rows those of names, in this order,
+// keeping the rows it has when the names are the same.
+function compareRows(names) {
+  el.compareTable.hidden = names.length === 0;
+  if (names.join("\n") === [...state.rows.keys()].join("\n")) return;
+  state.rows = new Map(names.map((name, i) => [name, compareRow(name, i)]));
+  el.compareRows.replaceChildren(...[...state.rows.values()].map((r) => r.tr));
+}
+
+function compareRow(name, i) {
+  const tr = document.createElement("tr");
+  tr.dataset.name = name;
+  const th = document.createElement("th");
+  th.scope = "row";
+  const tag = document.createElement("span");
+  tag.className = "tag";
+  tag.textContent = letter(i);
+  tag.title = i === 0 ? "A, the baseline" : letter(i);
+  const link = document.createElement("a");
+  link.href = "?model=" + encodeURIComponent(name);
+  link.textContent = name;
+  link.addEventListener("click", (e) => {
+    e.preventDefault();
+    choose(name);
+    el.plot.scrollIntoView({ block: "nearest" });
+  });
+  th.append(tag, link);
+  tr.append(th);
+  const cell = (field) => {
+    const td = document.createElement("td");
+    td.className = "num";
+    td.dataset.field = field;
+    td.textContent = "–";
+    tr.append(td);
+    return td;
+  };
+  const r = { tr, n: cell("n"), w: cell("w"), mean: cell("mean") };
+  // The chance to be best: a bar (SVG, no inline style) and the number.
+  const td = cell("prob_best");
+  td.textContent = "";
+  const svg = node("svg", { class: "bar", viewBox: "0 0 100 8", preserveAspectRatio: "none", "aria-hidden": "true" });
+  svg.append(node("rect", { class: "bar-bg", width: 100, height: 8, rx: 2 }));
+  r.bar = node("rect", { class: "bar-fill", width: 0, height: 8, rx: 2 });
+  svg.append(r.bar);
+  r.best = document.createElement("span");
+  r.best.className = "value";
+  r.best.textContent = "–";
+  td.append(svg, r.best);
+  r.loss = cell("expected_loss");
+  return r;
+}
+
+// renderCompare shows one answer of GET /compare (the same JSON as the
+// feed's "compare" event).
+function renderCompare(v) {
+  const models = v.models ?? [];
+  compareRows(models.map((m) => m.name));
+  const lead = Math.max(...models.map((m) => m.prob_best));
+  for (const m of models) {
+    const r = state.rows.get(m.name);
+    setText(r.n, String(m.n));
+    setText(r.w, String(m.w));
+    setText(r.mean, fix(m.mean));
+    setText(r.best, pctBest(m.prob_best));
+    setText(r.loss, fmtLoss(m.expected_loss));
+    r.bar.setAttribute("width", (Math.min(Math.max(m.prob_best, 0), 1) * 100).toFixed(2));
+    r.tr.classList.toggle("best", m.prob_best === lead);
+    r.tr.dataset.n = String(m.n);
+  }
+  const pair = models.length === 2 ? models : null;
+  renderDifference(pair && v.difference ? v : null, pair);
+}
+
+// renderDifference shows the posterior of p_B − p_A and the uplift of two
+// models, or hides them (v null).
+function renderDifference(v, pair) {
+  el.compareDiff.hidden = !v;
+  const d = v?.difference;
+  const u = v?.uplift;
+  setText(el.compareDiffNames, pair ? `p(${pair[1].name}) \u2212 p(${pair[0].name})` : "B \u2212 A");
+  setText(el.compareDiffMean, d ? fixSigned(d.mean) : "–");
+  setText(el.compareDiffHPDI, d ? `${fixSigned(d.hpdi.lo)} to ${fixSigned(d.hpdi.hi)}` : "–");
+  const hpdi = `${pct(d?.hpdi.prob ?? v?.prob ?? 0.89)} HPDI`;
+  setText(el.compareDiffHPDILabel, hpdi);
+  setText(el.compareLegendHPDI, hpdi);
+  setText(el.compareUpliftMean, u ? fmtUplift(u.mean) : "–");
+  setText(el.compareUpliftMedian, u ? fmtUplift(u.median) : "–");
+  setText(el.compareUpliftInterval, u ? `${fmtUplift(u.interval.lo)} to ${fmtUplift(u.interval.hi)}` : "–");
+  setText(el.compareUpliftIntervalLabel, `uplift, ${pct(u?.interval.prob ?? v?.prob ?? 0.89)} interval`);
+  el.compareUpliftNote.hidden = !(u && [u.mean, u.median, u.interval.lo, u.interval.hi].includes(null));
+  drawDifference(d ?? null);
+}
+
+// drawDifference draws the posterior mass of the difference over the part
+// of its lattice that holds nearly all of it (the lattice spans −1 to 1,
+// the mass rarely more than a few hundredths), with zero in view when it
+// is near, so "no difference" is there to compare with.
+function drawDifference(d) {
+  const svg = el.compareDiffPlot;
+  svg.dataset.mean = d ? String(d.mean) : "";
+  if (!d || !d.grid?.length) {
+    const f = frame(svg, diffBox, { lo: -1, hi: 1, xTicks: ticks(-1, 1), top: 1, labelled: false, xLabel: "difference B \u2212 A" });
+    waiting(svg, f, "waiting for the comparison…");
+    return;
+  }
+  const { grid, posterior: mass } = d;
+  const tail = 1e-4;
+  let i0 = 0,
+    i1 = grid.length - 1;
+  for (let c = 0; i0 < i1 && c + mass[i0] < tail; i0++) c += mass[i0];
+  for (let c = 0; i1 > i0 && c + mass[i1] < tail; i1--) c += mass[i1];
+  const step = grid.length > 1 ? grid[1] - grid[0] : 0.01;
+  let lo = Math.min(grid[i0], d.hpdi.lo, d.mean),
+    hi = Math.max(grid[i1], d.hpdi.hi, d.mean);
+  const span = Math.max(hi - lo, 10 * step);
+  if (lo > 0 && lo <= span) lo = 0;
+  if (hi < 0 && -hi <= span) hi = 0;
+  const pad = Math.max((hi - lo) * 0.06, 2 * step);
+  lo = Math.max(-1, lo - pad);
+  hi = Math.min(1, hi + pad);
+
+  const top = Math.max(...mass.slice(i0, i1 + 1)) * 1.08 || 1;
+  const f = frame(svg, diffBox, { lo, hi, xTicks: ticks(lo, hi), top, labelled: true, xLabel: "difference B \u2212 A" });
+  const hp = points(f, grid, mass, d.hpdi.lo, d.hpdi.hi);
+  svg.append(node("path", { class: "hpdi", d: area(f, hp) }));
+  const line = points(f, grid, mass, lo, hi);
+  svg.append(node("path", { class: "post-fill", d: area(f, line) }));
+  svg.append(node("path", { id: "compare-diff-line", class: "post", d: "M" + line.join(" L") }));
+  if (lo <= 0 && hi >= 0) svg.append(node("line", { class: "zero", x1: f.X(0), x2: f.X(0), y1: f.y0, y2: f.y1 }));
+  svg.append(node("line", { class: "mean", x1: f.X(d.mean), x2: f.X(d.mean), y1: f.y0, y2: f.y1 }));
+  svg.append(
+    node("text", { class: "mean-label", x: Math.min(f.X(d.mean) + 6, f.x1 - 90), y: f.y1 + 12 }, `mean ${fixSigned(d.mean)}`),
+  );
+}
+
+// ticks are gridlines between lo and hi at half a round step, the round
+// ones labelled: five or so labels, as on the model's plot.
+function ticks(lo, hi) {
+  const raw = (hi - lo) / 6;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const label = [1, 2, 5, 10].map((k) => k * mag).find((s) => s >= raw) ?? raw;
+  const digits = Math.max(0, -Math.floor(Math.log10(label) + 1e-9));
+  const step = label / 2;
+  const out = [];
+  for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + 1e-9; k++) {
+    out.push({ x: k * step, label: k % 2 === 0 ? fixSigned(k * step, digits) : "" });
+  }
+  return out;
 }
 
 // ---- the list of models -----------------------------------------------------
@@ -269,6 +658,7 @@ async function refreshList() {
     el.select.replaceChildren(...names.map((n) => new Option(n, n)));
     if (keep) ensureOption(keep);
     el.select.value = keep;
+    renderPicks();
   }
   const rows = list.map((m) => {
     const tr = document.createElement("tr");
@@ -373,6 +763,23 @@ addEventListener("hashchange", () => {
   const h = hashName();
   if (h) choose(h, { updateURL: false });
 });
+el.comparePicks.addEventListener("change", onPick);
+el.compareSwap.addEventListener("click", () => pick([...state.compare].reverse()));
+el.compareClear.addEventListener("click", () => pick([]));
+// Feeds end before the page goes (a navigation would otherwise abort them
+// mid-stream), and open again when the browser brings it back from its
+// cache.
+addEventListener("pagehide", () => {
+  state.source?.close();
+  state.compareSource?.close();
+});
+addEventListener("pageshow", (e) => {
+  if (!e.persisted) return;
+  follow(state.name);
+  followCompare();
+});
 choose(initialModel(), { updateURL: false });
+pick(initialCompare(), { updateURL: false });
+clearCompare();
 refreshList();
 setInterval(refreshList, LIST_EVERY_MS);
