@@ -133,6 +133,14 @@ func abFeed(t *testing.T, s *system, bayes *proc, specs ...abModelSpec) map[stri
 	t.Helper()
 	for _, sp := range specs {
 		mustCall(t, "PUT", s.api.url("/models/"+sp.name), fmt.Sprintf(`{"prior":%q,"grid_points":%d}`, sp.prior, sp.points), 202)
+		// With two replicas the definition and an observation sent right
+		// after it can be applied by different replicas in either order;
+		// an observation applied first creates the model with the
+		// defaults (docs/model.md). Observations wait for the definition.
+		eventually(t, 30*time.Second, "model "+sp.name+" created by its definition", func() (bool, string) {
+			v, err := getModelAt(bayes, "/models/"+sp.name)
+			return err == nil, fmt.Sprint(v.PriorSpec, err)
+		})
 		for _, b := range sp.batches {
 			mustCall(t, "POST", s.api.url("/models/"+sp.name+"/observations"), fmt.Sprintf(`{"w":%d,"l":%d}`, b[0], b[1]), 201)
 		}

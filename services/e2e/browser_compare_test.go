@@ -112,13 +112,7 @@ func TestBrowserCompareView(t *testing.T) {
 		t.Errorf("the chances to be best shown add up to %.4f", sum)
 	}
 
-	// The comparison fits an 800 px wide window.
-	b.do(chromedp.EmulateViewport(800, 900))
-	if b.eval(`String(document.documentElement.scrollWidth <= innerWidth)`) != "true" {
-		t.Errorf("the page with three models compared is wider than an 800 px window: %s", b.eval(`String(document.documentElement.scrollWidth)`))
-	}
-	saveArtifact(t, "compare-view-800px.png", b.screenshot())
-	b.do(chromedp.EmulateViewport(1100, 900))
+	b.fits800("the page with three models compared", "compare-view-800px.png")
 
 	// Back under two: the feed closes and the view says so.
 	// One click at a time, each awaited as a user would: a click computes
@@ -179,7 +173,8 @@ func TestBrowserCompareView(t *testing.T) {
 
 // startPageSystem starts redis-server, the api and bayes the way the live
 // page runs in production: bayes serves the page, the api is another
-// origin that allows bayes' (CORS). diagnose returns both logs.
+// origin that allows bayes' (CORS). Each must know the other's address
+// before it starts. diagnose returns both logs.
 func startPageSystem(t *testing.T) (api, bayes *proc, diagnose func() string) {
 	t.Helper()
 	srv := redistest.Start(t, redistest.WithAOF())
@@ -199,39 +194,9 @@ func startPageSystem(t *testing.T) (api, bayes *proc, diagnose func() string) {
 	}
 }
 
-// cvAnswer is the part of GET /compare the page shows.
-type cvAnswer struct {
-	Prob   float64 `json:"prob"`
-	Models []struct {
-		Name         string  `json:"name"`
-		W            int64   `json:"w"`
-		N            int64   `json:"n"`
-		Mean         float64 `json:"mean"`
-		ProbBest     float64 `json:"prob_best"`
-		ExpectedLoss float64 `json:"expected_loss"`
-	} `json:"models"`
-	Difference *struct {
-		Mean float64 `json:"mean"`
-		HPDI struct {
-			Prob float64 `json:"prob"`
-			Lo   float64 `json:"lo"`
-			Hi   float64 `json:"hi"`
-		} `json:"hpdi"`
-	} `json:"difference"`
-	Uplift *struct {
-		Mean     *float64 `json:"mean"`
-		Median   *float64 `json:"median"`
-		Interval struct {
-			Prob float64  `json:"prob"`
-			Lo   *float64 `json:"lo"`
-			Hi   *float64 `json:"hi"`
-		} `json:"interval"`
-	} `json:"uplift"`
-}
-
-func cvGet(t *testing.T, bayes *proc, models string) cvAnswer {
+func cvGet(t *testing.T, bayes *proc, models string) abCompare {
 	t.Helper()
-	var a cvAnswer
+	var a abCompare
 	if code := call(t, http.MethodGet, bayes.url("/compare?models="+models), "", &a); code != http.StatusOK {
 		t.Fatalf("GET /compare?models=%s: %d", models, code)
 	}
@@ -296,7 +261,7 @@ func cvShows(n map[string]int64, diff bool) string {
 
 // cvCheck compares what the page shows with GET /compare's answer for the
 // same state, within the page's rounding.
-func cvCheck(t *testing.T, what string, v cvView, a cvAnswer) {
+func cvCheck(t *testing.T, what string, v cvView, a abCompare) {
 	t.Helper()
 	if len(v.Rows) != len(a.Models) {
 		t.Fatalf("%s: the page shows %d rows, /compare has %d models", what, len(v.Rows), len(a.Models))

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
 )
 
 // The live page in a real browser: Debian's chromium, headless, driven over
@@ -24,23 +22,7 @@ import (
 func TestBrowserLivePage(t *testing.T) {
 	chrome := chromiumPath(t)
 
-	// Each of api and bayes must know the other's address before it
-	// starts: the api allows bayes' origin (CORS), the page posts to the api.
-	srv := redistest.Start(t, redistest.WithAOF())
-	apiPort, bayesPort := redistest.FreePort(t), redistest.FreePort(t)
-	for apiPort == bayesPort {
-		bayesPort = redistest.FreePort(t)
-	}
-	apiURL := "http://127.0.0.1:" + strconv.Itoa(apiPort)
-	pageOrigin := "http://127.0.0.1:" + strconv.Itoa(bayesPort)
-	api := startProcAt(t, "api", "api", apiPort, "REDIS_URL="+srv.URL(), "CORS_ALLOW_ORIGINS="+pageOrigin)
-	bayes := startProcAt(t, "bayes-browser", "bayes", bayesPort,
-		"REDIS_URL="+srv.URL(), "GRAPHS_DIR="+t.TempDir(), "CONSUMER_NAME=browser", "PRIOR=uniform",
-		"API_PUBLIC_URL="+apiURL, "LIVE_POLL_INTERVAL=100ms", "LOG_LEVEL=debug")
-	diagnose := func() string {
-		return "\n--- api log:\n" + api.logs() + "\n--- bayes log:\n" + bayes.logs()
-	}
-	checkCORS(t, api, pageOrigin)
+	api, bayes, diagnose := startPageSystem(t)
 
 	// Some knowledge already, so the posterior has a shape worth drawing.
 	mustCall(t, http.MethodPost, api.url("/models/default/observations"), `{"w":6,"l":3}`, http.StatusCreated)
@@ -73,13 +55,7 @@ func TestBrowserLivePage(t *testing.T) {
 		t.Errorf("#status = %q", status)
 	}
 
-	// The page fits an 800 px wide window.
-	b.do(chromedp.EmulateViewport(800, 900))
-	if b.eval(`String(document.documentElement.scrollWidth <= innerWidth)`) != "true" {
-		t.Errorf("the page is wider than an 800 px window: %s", b.eval(`String(document.documentElement.scrollWidth)`))
-	}
-	saveArtifact(t, "live-page-800px.png", b.screenshot())
-	b.do(chromedp.EmulateViewport(1100, 900))
+	b.fits800("the page", "live-page-800px.png")
 
 	// Defining a model from the page: accepted, the same again, a conflict.
 	b.do(chromedp.SetValue(chromedp.ID("new-name"), "variant-b"),
@@ -320,6 +296,19 @@ func (b *browserRun) until(cond, what string) {
 			`["n", "w", "conn", "status", "new-status", "models-status"].map(id => id + ": " + document.getElementById(id)?.textContent).join("\n")`))
 		b.t.Fatalf("waiting for %s: %v\n--- page:\n%s%s", what, err, page, b.diagnose())
 	}
+}
+
+// fits800 checks that the page, showing what, fits an 800 px wide window
+// (no horizontal scrolling), saves a screenshot of it as artifact, and
+// returns to the 1100 px window the tests use.
+func (b *browserRun) fits800(what, artifact string) {
+	b.t.Helper()
+	b.do(chromedp.EmulateViewport(800, 900))
+	if b.eval(`String(document.documentElement.scrollWidth <= innerWidth)`) != "true" {
+		b.t.Errorf("%s is wider than an 800 px window: %s", what, b.eval(`String(document.documentElement.scrollWidth)`))
+	}
+	saveArtifact(b.t, artifact, b.screenshot())
+	b.do(chromedp.EmulateViewport(1100, 900))
 }
 
 func (b *browserRun) screenshot() []byte {

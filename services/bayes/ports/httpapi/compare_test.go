@@ -139,15 +139,7 @@ func TestCompareFeedFollowsItsModels(t *testing.T) {
 	}
 	nextCompare := func() httpapi.CompareResponse {
 		t.Helper()
-		ev := next(t, feed)
-		if ev.name != "compare" {
-			t.Fatalf("event %q %s, want compare", ev.name, ev.data)
-		}
-		var c httpapi.CompareResponse
-		if err := json.Unmarshal([]byte(ev.data), &c); err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return nextAs[httpapi.CompareResponse](t, feed, "compare")
 	}
 	// The store's two models share their state: a tie, split evenly.
 	c := nextCompare()

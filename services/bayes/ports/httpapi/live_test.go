@@ -236,13 +236,19 @@ func next(t *testing.T, feed <-chan sseEvent) sseEvent {
 
 func nextModel(t *testing.T, feed <-chan sseEvent) httpapi.ModelResponse {
 	t.Helper()
+	return nextAs[httpapi.ModelResponse](t, feed, "model")
+}
+
+// nextAs reads the feed's next event, which must be named name, into a T.
+func nextAs[T any](t *testing.T, feed <-chan sseEvent, name string) T {
+	t.Helper()
+	var v T
 	ev := next(t, feed)
-	if ev.name != "model" {
-		t.Fatalf("event %q %s, want a model", ev.name, ev.data)
+	if ev.name != name {
+		t.Fatalf("event %q %s, want %s", ev.name, ev.data, name)
 	}
-	var v httpapi.ModelResponse
 	if err := json.Unmarshal([]byte(ev.data), &v); err != nil {
-		t.Fatalf("model event %q: %v", ev.data, err)
+		t.Fatalf("%s event %q: %v", name, ev.data, err)
 	}
 	return v
 }
