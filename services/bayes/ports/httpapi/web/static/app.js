@@ -192,49 +192,69 @@ function follow(name) {
     setStatus(el.status, `"${name}" is not a model name: use 1 to 64 letters, digits, '-' or '_'`, "error");
     return;
   }
-  setConn("connecting…", "connecting");
-  const es = new EventSource(modelPath(name) + "/events");
-  state.source = es;
+  state.source = openFeed({
+    url: modelPath(name) + "/events",
+    answerURL: modelPath(name),
+    event: "model",
+    conn: el.conn,
+    onData: render,
+    isCurrent: (es) => state.source === es,
+    reopen: () => {
+      state.reopen = setTimeout(() => state.name === name && follow(name), REOPEN_AFTER_MS);
+    },
+  });
+}
+
+// openFeed follows one of bayes' Server-Sent Events feeds at url: the data
+// of each event named event goes to onData, and conn shows the feed's
+// state. isCurrent says whether the page still wants this EventSource (a
+// newer one replaces it). One listener handles two errors: an "error"
+// event bayes sends (it has data: Redis could not be read, the feed goes
+// on) and the browser's own error when the connection fails (no data).
+// When bayes answers with an error instead of a stream (an unknown model,
+// perhaps one being created), the page asks answerURL why, shows it, and
+// calls reopen to try again later.
+function openFeed({ url, answerURL, event, conn, onData, isCurrent, reopen }) {
+  setConn("connecting…", "connecting", conn);
+  const es = new EventSource(url);
   es.addEventListener("open", () => {
-    if (state.source === es) setConn("live", "live");
+    if (isCurrent(es)) setConn("live", "live", conn);
   });
-  es.addEventListener("model", (e) => {
-    if (state.source !== es) return;
-    setConn("live", "live");
-    render(JSON.parse(e.data));
+  es.addEventListener(event, (e) => {
+    if (!isCurrent(es)) return;
+    setConn("live", "live", conn);
+    onData(JSON.parse(e.data));
   });
-  // One listener for two things: an "error" event bayes sends (it has
-  // data: Redis could not be read, the feed goes on) and the browser's
-  // own error when the connection fails (no data).
   es.addEventListener("error", (e) => {
-    if (state.source !== es) return;
+    if (!isCurrent(es)) return;
     if (e.data) {
       let msg = e.data;
       try {
         msg = JSON.parse(e.data).error ?? msg;
       } catch {}
-      setConn("bayes: " + msg, "error");
+      setConn("bayes: " + msg, "error", conn);
       return;
     }
     if (es.readyState === EventSource.CLOSED) {
-      // bayes answered with an error instead of a stream (an unknown model,
-      // perhaps one that is being created): say why and try again.
-      explainRefusal(name);
-      state.reopen = setTimeout(() => state.name === name && follow(name), REOPEN_AFTER_MS);
+      explainRefusal(answerURL, conn, () => isCurrent(es));
+      reopen();
     } else {
-      setConn("reconnecting…", "connecting");
+      setConn("reconnecting…", "connecting", conn);
     }
   });
+  return es;
 }
 
-async function explainRefusal(name) {
+// explainRefusal shows bayes' JSON error for answerURL, the GET behind a
+// feed it refused, while the feed is still wanted.
+async function explainRefusal(answerURL, conn, wanted) {
   let msg = "bayes is unreachable";
   try {
-    const resp = await fetch(modelPath(name));
+    const resp = await fetch(answerURL);
     const body = await readJSON(resp);
     msg = body.error ?? `bayes answered ${resp.status}`;
   } catch {}
-  if (state.name === name) setConn(msg, "error");
+  if (wanted()) setConn(msg, "error", conn);
 }
 
 // ---- drawing ----------------------------------------------------------------
@@ -431,49 +451,19 @@ function followCompare() {
     setConn(names.length ? "pick one more model" : "pick two or more models", "idle", el.compareConn);
     return;
   }
-  setConn("connecting…", "connecting", el.compareConn);
   const query = compareQuery(names);
-  const es = new EventSource("/compare/events?" + query);
-  state.compareSource = es;
-  es.addEventListener("open", () => {
-    if (state.compareSource === es) setConn("live", "live", el.compareConn);
-  });
-  es.addEventListener("compare", (e) => {
-    if (state.compareSource !== es) return;
-    setConn("live", "live", el.compareConn);
-    renderCompare(JSON.parse(e.data));
-  });
-  // As for the model's feed: an "error" event with data is bayes saying
-  // Redis could not be read; one without is the connection failing.
-  es.addEventListener("error", (e) => {
-    if (state.compareSource !== es) return;
-    if (e.data) {
-      let msg = e.data;
-      try {
-        msg = JSON.parse(e.data).error ?? msg;
-      } catch {}
-      setConn("bayes: " + msg, "error", el.compareConn);
-      return;
-    }
-    if (es.readyState === EventSource.CLOSED) {
-      // bayes refused the comparison (a model not created yet, perhaps):
-      // say why and try again while the same models are picked.
-      explainCompareRefusal(es, query);
+  state.compareSource = openFeed({
+    url: "/compare/events?" + query,
+    answerURL: "/compare?" + query,
+    event: "compare",
+    conn: el.compareConn,
+    onData: renderCompare,
+    isCurrent: (es) => state.compareSource === es,
+    reopen: () => {
+      const es = state.compareSource;
       state.compareReopen = setTimeout(() => state.compareSource === es && followCompare(), REOPEN_AFTER_MS);
-    } else {
-      setConn("reconnecting…", "connecting", el.compareConn);
-    }
+    },
   });
-}
-
-async function explainCompareRefusal(es, query) {
-  let msg = "bayes is unreachable";
-  try {
-    const resp = await fetch("/compare?" + query);
-    const body = await readJSON(resp);
-    msg = body.error ?? `bayes answered ${resp.status}`;
-  } catch {}
-  if (state.compareSource === es) setConn(msg, "error", el.compareConn);
 }
 
 // clearCompare shows the picked models with no numbers yet.
