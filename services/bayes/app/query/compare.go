@@ -44,33 +44,14 @@ type AllocationView struct {
 	Arms  []Arm
 }
 
-// CheckProb is the rule for ?prob=, the mass of an interval.
-func CheckProb(prob float64) error {
+// Compare answers which of the stored models (ReadMany) has the largest
+// proportion: for each the chance to be the best and the expected loss of
+// choosing it, and for two models the posterior of the difference and the
+// uplift. Reading and computing are apart so that a live feed can read
+// cheaply and compute only when a model changed.
+func (h *Models) Compare(stored []StoredModel, prob float64) (CompareView, error) {
 	if !(prob > 0 && prob < 1) {
-		return apperr.New(apperr.IncorrectInput, "prob=%v: want a number between 0 and 1, e.g. ?prob=0.89", prob)
-	}
-	return nil
-}
-
-// Compare answers which of the named models has the largest proportion:
-// for each the chance to be the best and the expected loss of choosing
-// it, and for two models the posterior of the difference and the uplift.
-func (h *Models) Compare(ctx context.Context, names []string, prob float64) (CompareView, error) {
-	if err := CheckProb(prob); err != nil {
-		return CompareView{}, err
-	}
-	stored, err := h.ReadMany(ctx, names)
-	if err != nil {
-		return CompareView{}, err
-	}
-	return h.CompareStored(stored, prob)
-}
-
-// CompareStored is Compare on models already read (ReadMany), so that a
-// live feed can read cheaply and compute only when a model changed.
-func (h *Models) CompareStored(stored []StoredModel, prob float64) (CompareView, error) {
-	if err := CheckProb(prob); err != nil {
-		return CompareView{}, err
+		return CompareView{}, apperr.New(apperr.IncorrectInput, "prob=%v: want a number between 0 and 1, e.g. ?prob=0.89", prob)
 	}
 	arms, dists, err := h.arms(stored)
 	if err != nil {

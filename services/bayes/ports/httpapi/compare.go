@@ -53,7 +53,7 @@ func (h *handlers) readCompare(q url.Values) feedRead {
 		if key.String() == shown {
 			return nil, shown, nil
 		}
-		v, err := h.app.Queries.Models.CompareStored(stored, prob)
+		v, err := h.app.Queries.Models.Compare(stored, prob)
 		if err != nil {
 			return nil, "", err
 		}
