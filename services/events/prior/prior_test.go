@@ -20,6 +20,8 @@ func TestParseAndString(t *testing.T) {
 		{"beta:2,2", "beta:2,2"},
 		{" BETA:1, 3.5", "beta:1,3.5"},
 		{"beta:2.50,1e1", "beta:2.5,10"},
+		{"beta:0.5,0.5", "beta:0.5,0.5"},
+		{"beta:.2, 3", "beta:0.2,3"},
 	} {
 		p, err := prior.Parse(tc.in)
 		if err != nil || p.String() != tc.want {
@@ -44,12 +46,14 @@ func TestParseErrors(t *testing.T) {
 		"step:NaN":     `prior "step:NaN": want step:T with 0 <= T < 1, e.g. step:0.1`,
 		"step:0.1,2":   `prior "step:0.1,2": want step:T with 0 <= T < 1, e.g. step:0.1`,
 		"uniform:3":    `prior "uniform:3": uniform takes no parameter`,
-		"beta:0.5,1":   `prior "beta:0.5,1": want beta:A,B with finite A >= 1 and B >= 1, e.g. beta:2,2`,
-		"beta:2":       `prior "beta:2": want beta:A,B with finite A >= 1 and B >= 1, e.g. beta:2,2`,
-		"beta:1,2,3":   `prior "beta:1,2,3": want beta:A,B with finite A >= 1 and B >= 1, e.g. beta:2,2`,
-		"beta:a,b":     `prior "beta:a,b": want beta:A,B with finite A >= 1 and B >= 1, e.g. beta:2,2`,
-		"beta:Inf,2":   `prior "beta:Inf,2": want beta:A,B with finite A >= 1 and B >= 1, e.g. beta:2,2`,
-		"beta:1e400,1": `prior "beta:1e400,1": want beta:A,B with finite A >= 1 and B >= 1, e.g. beta:2,2`,
+		"beta:0,1":     `prior "beta:0,1": want beta:A,B with finite A > 0 and B > 0, e.g. beta:2,2`,
+		"beta:1,-0.5":  `prior "beta:1,-0.5": want beta:A,B with finite A > 0 and B > 0, e.g. beta:2,2`,
+		"beta:NaN,1":   `prior "beta:NaN,1": want beta:A,B with finite A > 0 and B > 0, e.g. beta:2,2`,
+		"beta:2":       `prior "beta:2": want beta:A,B with finite A > 0 and B > 0, e.g. beta:2,2`,
+		"beta:1,2,3":   `prior "beta:1,2,3": want beta:A,B with finite A > 0 and B > 0, e.g. beta:2,2`,
+		"beta:a,b":     `prior "beta:a,b": want beta:A,B with finite A > 0 and B > 0, e.g. beta:2,2`,
+		"beta:Inf,2":   `prior "beta:Inf,2": want beta:A,B with finite A > 0 and B > 0, e.g. beta:2,2`,
+		"beta:1e400,1": `prior "beta:1e400,1": want beta:A,B with finite A > 0 and B > 0, e.g. beta:2,2`,
 		long:           `prior "` + long[:64] + `…": want step:T with 0 <= T < 1, e.g. step:0.1`,
 	} {
 		p, err := prior.Parse(in)
@@ -151,7 +155,7 @@ func TestMustParsePanics(t *testing.T) {
 // FuzzParse checks the round trip on any input Parse accepts: the canonical
 // form parses to the same prior and is its own canonical form.
 func FuzzParse(f *testing.F) {
-	for _, s := range []string{"step:0.1", "uniform", "beta:2,2", " BETA:1, 3.5", "step:-0", "beta:1e300,1", "step:0x1p-3"} {
+	for _, s := range []string{"step:0.1", "uniform", "beta:2,2", " BETA:1, 3.5", "step:-0", "beta:1e300,1", "step:0x1p-3", "beta:0.5,0.5", "beta:1e-300,1e300"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -165,6 +169,12 @@ func FuzzParse(f *testing.F) {
 		}
 		if w := p.LogWeight(0.5); math.IsNaN(w) {
 			t.Fatalf("%v: NaN weight at 0.5", p)
+		}
+		// Every grid weight is a number below +Inf, cells included.
+		for i, w := range p.LogWeights(5) {
+			if math.IsNaN(w) || math.IsInf(w, 1) {
+				t.Fatalf("%v: log weight %v at point %d of 5", p, w, i)
+			}
 		}
 	})
 }

@@ -46,6 +46,7 @@ type ModelView struct {
 	SD         float64
 	MAP        float64
 	HPDI       model.Interval
+	PI         model.Interval
 }
 
 // ModelSummary is one row of GET /models.
@@ -81,14 +82,29 @@ func NewModels(defaults events.ModelSpec, store ModelStore) (*Models, error) {
 // Defaults is the spec of a model nobody defined.
 func (h *Models) Defaults() events.ModelSpec { return h.defaults }
 
-// Get reads one model. The default model always exists (n = 0 before the
-// first observation); any other is NotFound until it is defined or observed.
-func (h *Models) Get(ctx context.Context, name string) (ModelView, error) {
+// Get reads one model, with intervals (HPDI and percentile) holding prob of
+// the posterior mass, 0 < prob < 1 (model.DefaultHPDIProb unless a client
+// asks otherwise). The default model always exists (n = 0 before the first
+// observation); any other is NotFound until it is defined or observed.
+func (h *Models) Get(ctx context.Context, name string, prob float64) (ModelView, error) {
+	if err := checkProb(prob); err != nil {
+		return ModelView{}, err
+	}
 	sm, err := h.stored(ctx, name)
 	if err != nil {
 		return ModelView{}, err
 	}
-	return h.View(sm)
+	return h.view(sm, prob)
+}
+
+// checkProb rejects an interval mass outside (0, 1). The HTTP port checks
+// the parameter first, with its raw text in the message; this is for every
+// other caller.
+func checkProb(prob float64) error {
+	if !(prob > 0 && prob < 1) {
+		return apperr.New(apperr.IncorrectInput, "prob=%v: want a number between 0 and 1 (exclusive), e.g. ?prob=0.95", prob)
+	}
+	return nil
 }
 
 // List reads every model: the default one first, then the others by name.
@@ -193,17 +209,20 @@ func (h *Models) Build(sm StoredModel) (*model.Model, events.ModelSpec, error) {
 	return m, spec, nil
 }
 
-// View derives the read model of a stored model. O(grid points).
-func (h *Models) View(sm StoredModel) (ModelView, error) {
+// View derives the read model of a stored model, with intervals of the
+// default mass. O(grid points).
+func (h *Models) View(sm StoredModel) (ModelView, error) { return h.view(sm, h.prob) }
+
+func (h *Models) view(sm StoredModel, prob float64) (ModelView, error) {
 	m, spec, err := h.Build(sm)
 	if err != nil {
 		return ModelView{}, err
 	}
 	grid, post := m.Grid(), m.Posterior()
-	s := model.Summarize(grid, post, h.prob)
+	s := model.Summarize(grid, post, prob)
 	return ModelView{
 		Name: sm.Name, W: sm.Counts.W, N: sm.Counts.N, PriorSpec: spec.Prior, GridPoints: spec.GridPoints,
 		Grid: grid, Prior: m.PriorMass(), Posterior: post,
-		Mean: s.Mean, SD: s.SD, MAP: s.MAP, HPDI: s.HPDI,
+		Mean: s.Mean, SD: s.SD, MAP: s.MAP, HPDI: s.HPDI, PI: s.PI,
 	}, nil
 }

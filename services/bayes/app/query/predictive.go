@@ -16,10 +16,14 @@ type PredictiveView struct {
 }
 
 // Predictive is the posterior predictive distribution of the number of
-// waters in the next trials tosses of model name.
-func (h *Models) Predictive(ctx context.Context, name string, trials int) (PredictiveView, error) {
+// waters in the next trials tosses of model name, with an interval of
+// counts holding at least prob of it (0 < prob < 1).
+func (h *Models) Predictive(ctx context.Context, name string, trials int, prob float64) (PredictiveView, error) {
 	if trials < 1 || trials > model.MaxPredictiveTrials {
 		return PredictiveView{}, apperr.New(apperr.IncorrectInput, "trials=%d: want a whole number from 1 to %d", trials, model.MaxPredictiveTrials)
+	}
+	if err := checkProb(prob); err != nil {
+		return PredictiveView{}, err
 	}
 	sm, err := h.stored(ctx, name)
 	if err != nil {
@@ -29,7 +33,7 @@ func (h *Models) Predictive(ctx context.Context, name string, trials int) (Predi
 	if err != nil {
 		return PredictiveView{}, err
 	}
-	s, err := model.Predictive(m.Grid(), m.Posterior(), trials, h.prob)
+	s, err := model.Predictive(m.Grid(), m.Posterior(), trials, prob)
 	if err != nil {
 		return PredictiveView{}, err
 	}

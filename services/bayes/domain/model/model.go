@@ -43,8 +43,11 @@ func New(points int, prior Prior) (*Model, error) {
 		return nil, err
 	}
 	m := &Model{
-		grid:     make([]float64, points),
-		logPrior: make([]float64, points),
+		grid: make([]float64, points),
+		// The density at each point, or for a Beta prior with A < 1 or
+		// B < 1 (infinite density at an end) its mass over the point's
+		// cell: see prior.LogWeights.
+		logPrior: prior.LogWeights(points),
 		logP:     make([]float64, points),
 		logQ:     make([]float64, points),
 		prior:    prior,
@@ -52,7 +55,6 @@ func New(points int, prior Prior) (*Model, error) {
 	for i := range m.grid {
 		x := float64(i) / float64(points-1)
 		m.grid[i] = x
-		m.logPrior[i] = prior.LogWeight(x)
 		m.logP[i] = math.Log(x)
 		m.logQ[i] = math.Log1p(-x)
 	}

@@ -130,13 +130,14 @@ func TestExtremeCountsStayFinite(t *testing.T) {
 func TestParsePrior(t *testing.T) {
 	for in, want := range map[string]string{
 		"step:0.1": "step:0.1", "uniform": "uniform", "beta:2,2": "beta:2,2", " BETA:1, 3.5": "beta:1,3.5", "step:0": "step:0",
+		"beta:0.5,0.5": "beta:0.5,0.5", "beta:0.2,3": "beta:0.2,3",
 	} {
 		p, err := model.ParsePrior(in)
 		if err != nil || p.String() != want {
 			t.Errorf("ParsePrior(%q) = %v, %v; want %s", in, p, err, want)
 		}
 	}
-	for _, bad := range []string{"", "normal", "step", "step:1", "step:-0.2", "beta:0.5,1", "beta:2", "beta:a,b", "uniform:3", "beta:Inf,2", "step:NaN"} {
+	for _, bad := range []string{"", "normal", "step", "step:1", "step:-0.2", "beta:0,1", "beta:0.5,-1", "beta:2", "beta:a,b", "uniform:3", "beta:Inf,2", "step:NaN"} {
 		if _, err := model.ParsePrior(bad); err == nil {
 			t.Errorf("ParsePrior(%q) accepted", bad)
 		}

@@ -50,6 +50,23 @@ func bigPow(x *big.Float, k int64) *big.Float {
 	return z
 }
 
+// oraclePriorWeights is the unnormalised prior weight of each grid point:
+// the density at the point, or for a Beta prior with A < 1 or B < 1 the
+// prior's mass over the point's cell (oracleCellMasses).
+func oraclePriorWeights(grid []float64, spec string) []*big.Float {
+	out := make([]*big.Float, len(grid))
+	if a, b, ok := cellBeta(spec); ok {
+		for i, m := range oracleCellMasses(a, b, len(grid)) {
+			out[i] = bigf(m)
+		}
+		return out
+	}
+	for i, p := range grid {
+		out[i] = oraclePriorWeight(spec, p)
+	}
+	return out
+}
+
 // oraclePriorWeight is the unnormalised prior density at p for the prior
 // spec, parsed here independently of model.ParsePrior. Only the forms the
 // generators produce are understood: step:T, uniform, beta:A,B (A, B integer).
@@ -82,10 +99,11 @@ func oraclePriorWeight(spec string, p float64) *big.Float {
 func oracle(grid []float64, spec string, c model.Counts) (post []float64, defined bool) {
 	num := make([]*big.Float, len(grid))
 	total := bigf(0)
+	weights := oraclePriorWeights(grid, spec)
 	for i, p := range grid {
 		bp := bigf(p) // exact: p is a float64
 		bq := new(big.Float).SetPrec(oraclePrec).Sub(bigf(1), bp)
-		v := oraclePriorWeight(spec, p)
+		v := weights[i]
 		v.Mul(v, bigPow(bp, c.W))
 		v.Mul(v, bigPow(bq, c.N-c.W))
 		num[i] = v
@@ -106,8 +124,8 @@ func oracle(grid []float64, spec string, c model.Counts) (post []float64, define
 func oraclePriorSupport(grid []float64, spec string) bool {
 	// Only points strictly inside (0, 1) count: weight on an end point alone
 	// can be ruled out by one observation, and New rejects such a prior.
-	for _, p := range grid[1 : len(grid)-1] {
-		if oraclePriorWeight(spec, p).Sign() > 0 {
+	for _, w := range oraclePriorWeights(grid, spec)[1 : len(grid)-1] {
+		if w.Sign() > 0 {
 			return true
 		}
 	}
@@ -131,8 +149,10 @@ var (
 	pointsGen = rapid.IntRange(model.MinGridPoints, 300)
 
 	// priorGen draws a prior in its wire form, so a counterexample prints
-	// it readably: step:T for a few T, uniform, or beta:A,B with A, B in 1..5.
+	// it readably: step:T for a few T, uniform, beta:A,B with A, B in 1..5,
+	// or a Beta prior weighed by cells (cellPriorGen).
 	priorGen = rapid.OneOf(
+		cellPriorGen,
 		rapid.Map(rapid.SampledFrom([]float64{0.1, 0, 0.25, 0.5, 0.9}), func(th float64) string {
 			return "step:" + strconv.FormatFloat(th, 'g', -1, 64)
 		}),
@@ -141,6 +161,25 @@ var (
 			a := rapid.IntRange(1, 5).Draw(t, "A")
 			b := rapid.IntRange(1, 5).Draw(t, "B")
 			return fmt.Sprintf("beta:%d,%d", a, b)
+		}),
+	)
+
+	// cellPriorGen draws a Beta prior with A < 1 or B < 1: Jeffreys'
+	// beta:0.5,0.5, beta:0.2,3, both parameters in [0.005, 1), or one there
+	// and the other in [1, 20], on either side.
+	cellPriorGen = rapid.OneOf(
+		rapid.Just("beta:0.5,0.5"),
+		rapid.Just("beta:0.2,3"),
+		rapid.Custom(func(t *rapid.T) string {
+			small := rapid.Float64Range(0.005, math.Nextafter(1, 0))
+			a, b := small.Draw(t, "A"), small.Draw(t, "B")
+			if rapid.Bool().Draw(t, "mixed") {
+				b = rapid.Float64Range(1, 20).Draw(t, "B≥1")
+			}
+			if rapid.Bool().Draw(t, "swap") {
+				a, b = b, a
+			}
+			return "beta:" + strconv.FormatFloat(a, 'g', -1, 64) + "," + strconv.FormatFloat(b, 'g', -1, 64)
 		}),
 	)
 
@@ -223,6 +262,14 @@ func checkClosedForm(t *rapid.T, m *model.Model, spec string) {
 	}
 	if s := sum(post); math.Abs(s-1) > sumTol {
 		t.Fatalf("prior %s, %d points, counts %+v: posterior sums to %.17g", spec, len(grid), c, s)
+	}
+	// The summary follows: its mean is the closed form's.
+	var mean float64
+	for i, p := range grid {
+		mean += p * want[i]
+	}
+	if got := model.Summarize(grid, post, model.DefaultHPDIProb).Mean; math.Abs(got-mean) > pointTol {
+		t.Fatalf("prior %s, %d points, counts %+v: mean %.17g, closed form %.17g", spec, len(grid), c, got, mean)
 	}
 }
 
@@ -387,6 +434,53 @@ func checkHPDI(t *rapid.T, spec string, c model.Counts, grid, post []float64, pr
 			}
 		}
 	}
+}
+
+// (6) The percentile interval: lo is the first point where the cumulative
+// mass reaches (1−prob)/2 and hi the first where it reaches 1−(1−prob)/2,
+// against the cumulative mass summed exactly (big.Float) from the start for
+// every point; where the exact sum is within the documented tolerance of a
+// bound, either neighbour is right.
+func TestPropPercentileInterval(t *testing.T) {
+	checkModels(t, func(t *rapid.T, m *model.Model, spec string) {
+		c := countsGen.Draw(t, "counts")
+		if err := m.SetCounts(c); err != nil {
+			t.Fatal(err)
+		}
+		grid, post := m.Grid(), m.Posterior()
+		drawn := rapid.Float64Range(0.01, 0.999).Draw(t, "prob")
+		for _, prob := range []float64{drawn, model.DefaultHPDIProb, 0.5, 0.95, 0.99} {
+			lo, hi := model.PI(post, prob)
+			tail := (1 - prob) / 2
+			wantLo, loAmbiguous := firstReaching(post, tail)
+			wantHi, hiAmbiguous := firstReaching(post, 1-tail)
+			if (lo != wantLo && !loAmbiguous) || (hi != wantHi && !hiAmbiguous) || lo > hi {
+				t.Fatalf("prior %s, %d points, counts %+v, prob %v: PI [%d,%d], brute force [%d,%d]",
+					spec, len(grid), c, prob, lo, hi, wantLo, wantHi)
+			}
+			s := model.Summarize(grid, post, prob)
+			if s.PI != (model.Interval{Prob: prob, Lo: grid[lo], Hi: grid[hi]}) {
+				t.Fatalf("Summarize PI %+v, PI indices [%d,%d]", s.PI, lo, hi)
+			}
+		}
+	})
+}
+
+// firstReaching is the first index where the exact cumulative sum of mass
+// reaches target, and whether an index next to it would do as well within
+// PI's relative tolerance of 1e-12.
+func firstReaching(mass []float64, target float64) (int, bool) {
+	cdf := bigf(0)
+	tgt := bigf(target)
+	for i, m := range mass {
+		cdf.Add(cdf, bigf(m))
+		if cdf.Cmp(tgt) >= 0 {
+			d, _ := new(big.Float).Sub(cdf, tgt).Float64()
+			prev, _ := new(big.Float).Sub(tgt, new(big.Float).Sub(cdf, bigf(m))).Float64()
+			return i, d <= 2e-12*target || prev <= 2e-12*target
+		}
+	}
+	return len(mass) - 1, true
 }
 
 // The oracle itself, on cases small enough to check by hand.

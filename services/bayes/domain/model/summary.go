@@ -2,7 +2,8 @@ package model
 
 import "math"
 
-// DefaultHPDIProb is the interval mass Statistical Rethinking uses.
+// DefaultHPDIProb is the interval mass Statistical Rethinking uses, for
+// the HPDI and the percentile interval alike.
 const DefaultHPDIProb = 0.89
 
 // Interval is a closed interval [Lo, Hi] of p holding Prob of the mass.
@@ -18,11 +19,12 @@ type Summary struct {
 	SD   float64
 	MAP  float64
 	HPDI Interval
+	PI   Interval
 }
 
 // Summarize computes the mean, standard deviation, the grid point of highest
-// mass (MAP) and the highest-density interval holding prob of the mass, for
-// mass (summing to 1) over grid.
+// mass (MAP), the highest-density interval holding prob of the mass and the
+// percentile interval of the same mass, for mass (summing to 1) over grid.
 func Summarize(grid, mass []float64, prob float64) Summary {
 	var s Summary
 	best := -1.0
@@ -39,7 +41,35 @@ func Summarize(grid, mass []float64, prob float64) Summary {
 	s.SD = math.Sqrt(v)
 	lo, hi := HPDI(mass, prob)
 	s.HPDI = Interval{Prob: prob, Lo: grid[lo], Hi: grid[hi]}
+	lo, hi = PI(mass, prob)
+	s.PI = Interval{Prob: prob, Lo: grid[lo], Hi: grid[hi]}
 	return s
+}
+
+// PI returns the indices [lo, hi] of the percentile (equal-tailed)
+// interval holding prob of the mass: lo is the first grid point where the
+// cumulative mass reaches (1−prob)/2, hi the first where it reaches
+// 1−(1−prob)/2, so each tail outside holds less than (1−prob)/2. One pass
+// over the grid: O(grid points).
+func PI(mass []float64, prob float64) (lo, hi int) {
+	tail := (1 - prob) / 2
+	// As in HPDI, a relative tolerance keeps rounding in the running sum
+	// (e.g. of a mass that reaches 0.055 exactly) from moving an end by a
+	// point.
+	needLo, needHi := tail*(1-1e-12), (1-tail)*(1-1e-12)
+	lo, hi = -1, len(mass)-1
+	var cdf float64
+	for i, m := range mass {
+		cdf += m
+		if lo < 0 && cdf >= needLo {
+			lo = i
+		}
+		if cdf >= needHi {
+			hi = i
+			break
+		}
+	}
+	return max(lo, 0), hi
 }
 
 // HPDI returns the indices [lo, hi] of the narrowest contiguous run of grid
