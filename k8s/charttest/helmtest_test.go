@@ -178,8 +178,7 @@ func (f *fakeServices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.badPost = ct + " " + string(body)
 		}
 		if f.apiCode != http.StatusCreated {
-			w.WriteHeader(f.apiCode)
-			_, _ = io.WriteString(w, `{"error":"unavailable"}`)
+			writeProblem(w, f.apiCode, "unavailable")
 			return
 		}
 		f.queued++
@@ -191,8 +190,7 @@ func (f *fakeServices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.w, f.n, f.queued, f.exists = f.w+f.queued, f.n+f.queued, 0, true
 		}
 		if !f.exists {
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = io.WriteString(w, `{"error":"model helm-test-7 not found"}`)
+			writeProblem(w, http.StatusNotFound, "model helm-test-7 not found")
 			return
 		}
 		// The field order of bayes' httpapi.ModelResponse (TestHelmTestMatchesSources).
@@ -205,9 +203,22 @@ func (f *fakeServices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Grid       []float64 `json:"grid"`
 		}{"helm-test-7", f.w, f.n, "step:0.1", 3, []float64{0, 0.5, 1}})
 	default:
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `{"error":"no route"}`)
+		writeProblem(w, http.StatusNotFound, "no route")
 	}
+}
+
+// writeProblem answers as both services answer an error: a problem details
+// object (RFC 9457) that keeps the original's "error" member.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+		Error  string `json:"error"`
+	}{"about:blank", http.StatusText(status), status, detail, detail})
 }
 
 // The rendered script, run by busybox (the shell and wget of the Redis

@@ -16,6 +16,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/problem"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
 )
 
@@ -111,6 +112,13 @@ func (r *running) call(t *testing.T, method, path string) (int, map[string]any) 
 	var body map[string]any
 	if err := json.Unmarshal(raw, &body); err != nil {
 		t.Fatalf("%s %s: status %d, body %q is not JSON: %v", method, path, resp.StatusCode, raw, err)
+	}
+	// Every error is a problem (RFC 9457) that keeps the "error" member.
+	if code := resp.StatusCode; code >= 400 {
+		if ct := resp.Header.Get("Content-Type"); ct != problem.ContentType ||
+			body["status"] != float64(code) || body["detail"] == "" || body["detail"] != body["error"] {
+			t.Errorf("%s %s: %d %s %s, want a problem with a detail", method, path, code, ct, raw)
+		}
 	}
 	return resp.StatusCode, body
 }
@@ -221,7 +229,7 @@ func TestServiceSurvivesRedisOutage(t *testing.T) {
 	srv.Kill()
 	code, body := api.call(t, http.MethodGet, "/update_model/w")
 	if code != http.StatusServiceUnavailable || body["error"] == nil {
-		t.Fatalf("with Redis down: %d %v, want 503 with a JSON error", code, body)
+		t.Fatalf("with Redis down: %d %v, want 503 with a problem", code, body)
 	}
 	if code, _ := api.call(t, http.MethodGet, "/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz with Redis down = %d, want 503", code)

@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// (they time the whole of it), tracing inside when it is on.
 	decorate := func(h command.BatchHandler) command.BatchHandler {
 		if tracing.Enabled {
-			h = bayestracing.Batches(h, cfg.Stream)
+			h = bayestracing.Batches(h, cfg.Stream, keys.Group)
 		}
 		return pipeline.Batches(h)
 	}
@@ -112,8 +112,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	srv := &http.Server{
 		Addr: net.JoinHostPort("", strconv.Itoa(cfg.Port)),
 		Handler: httpapi.NewHandler(application, httpapi.Options{
-			Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
-			Plots:   plotfile.PNG{}, APIURL: cfg.APIPublicURL, LivePoll: cfg.LivePoll, Done: feedsDone,
+			Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
+			Requests: metrics.NewHTTP(reg),
+			Plots:    plotfile.PNG{}, APIURL: cfg.APIPublicURL, LivePoll: cfg.LivePoll, Done: feedsDone,
 		}, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		// Requests keep ctx's values but not its cancellation: SIGTERM

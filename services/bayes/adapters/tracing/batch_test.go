@@ -3,9 +3,11 @@ package tracing_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -53,14 +55,14 @@ func TestBatchesSpanPerEntry(t *testing.T) {
 		{ID: "1-0", Kind: command.Observe, Model: "default", Observation: model.Toss(model.Water), TraceParent: producer},
 		{ID: "2-0", Kind: command.Reject, Rejection: command.Rejection{Code: "invalid_trial"}},
 	}
-	if _, err := tracing.Batches(h, "obs").Handle(context.Background(), batch); err != nil {
+	if _, err := tracing.Batches(h, "obs", "obs-group").Handle(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
 	byName := map[string][]sdktrace.ReadOnlySpan{}
 	for _, s := range rec.Ended() {
 		byName[s.Name()] = append(byName[s.Name()], s)
 	}
-	process := byName["obs process"]
+	process := byName["process obs"]
 	if len(process) != 2 || len(byName["model.apply"]) != 2 || len(byName["state.save"]) != 2 {
 		t.Fatalf("spans %v", byName)
 	}
@@ -71,16 +73,30 @@ func TestBatchesSpanPerEntry(t *testing.T) {
 	if process[1].Parent().IsValid() {
 		t.Errorf("an entry without traceparent got parent %v", process[1].Parent())
 	}
-	for i, want := range []string{"applied", "dead_lettered"} {
-		var got string
-		for _, a := range process[i].Attributes() {
-			if a.Key == "edb.outcome" {
-				got = a.Value.AsString()
+	for i, id := range []string{"1-0", "2-0"} {
+		got := attrs(process[i])
+		for k, v := range map[string]string{
+			"messaging.system":              "redis",
+			"messaging.destination.name":    "obs",
+			"messaging.operation.name":      "process",
+			"messaging.operation.type":      "process",
+			"messaging.consumer.group.name": "obs-group",
+			"messaging.message.id":          id,
+			"messaging.batch.message_count": "2",
+		} {
+			if got[k] != v {
+				t.Errorf("entry %d: %s = %q, want %q", i, k, got[k], v)
 			}
 		}
-		if got != want {
-			t.Errorf("entry %d: edb.outcome %q, want %q", i, got, want)
-		}
+	}
+	// The applied entry is fine; the dead-lettered one failed.
+	if got := attrs(process[0]); got["edb.outcome"] != "applied" || got["error.type"] != "" || process[0].Status().Code == codes.Error {
+		t.Errorf("applied entry: %v, status %v", got, process[0].Status())
+	}
+	if got := attrs(process[1]); got["edb.outcome"] != "dead_lettered" || got["error.type"] != "dead_letter" || process[1].Status().Code != codes.Error {
+		t.Errorf("dead-lettered entry: %v, status %v; want error.type dead_letter and an Error status", got, process[1].Status())
+	}
+	for i := range process {
 		if !h.seen[i].Equal(process[i].SpanContext()) {
 			t.Errorf("entry %d: the handler saw span %v, want %v", i, h.seen[i], process[i].SpanContext())
 		}
@@ -92,18 +108,31 @@ func TestBatchesSpanPerEntry(t *testing.T) {
 	}
 }
 
-// A failed commit marks every entry's spans as failed and passes the error on.
+// A failed commit marks every entry's spans as failed, with the error's
+// type, and passes the error on.
 func TestBatchesFailure(t *testing.T) {
 	rec := record(t)
-	boom := errors.New("connection refused")
-	_, err := tracing.Batches(&handler{err: boom}, "obs").Handle(context.Background(),
+	boom := fmt.Errorf("committing: %w", context.DeadlineExceeded)
+	_, err := tracing.Batches(&handler{err: boom}, "obs", "obs-group").Handle(context.Background(),
 		[]command.Entry{{ID: "1-0", Kind: command.Observe, Model: "default", Observation: model.Toss(model.Land)}})
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
 	for _, s := range rec.Ended() {
-		if s.Name() != "model.apply" && s.Status().Code.String() != "Error" {
-			t.Errorf("%s: status %v, want Error", s.Name(), s.Status())
+		if s.Name() == "model.apply" {
+			continue
+		}
+		if s.Status().Code != codes.Error || attrs(s)["error.type"] != "timeout" {
+			t.Errorf("%s: status %v, error.type %q; want Error, timeout", s.Name(), s.Status(), attrs(s)["error.type"])
 		}
 	}
+}
+
+// attrs are a span's attributes as strings.
+func attrs(s sdktrace.ReadOnlySpan) map[string]string {
+	m := map[string]string{}
+	for _, a := range s.Attributes() {
+		m[string(a.Key)] = a.Value.Emit()
+	}
+	return m
 }
