@@ -13,7 +13,7 @@ BIN         := bin
 COMPOSE_MOD := services/e2e/compose
 COMPOSE_BIN ?= $(CURDIR)/$(BIN)/docker-compose
 
-.PHONY: all build test check unit bench profile run tidy clean chaos fuzz compose-cli e2e-compose images
+.PHONY: all build test check unit bench profile run tidy clean chaos fuzz compose-cli e2e-compose images readme
 
 all: build
 
@@ -43,6 +43,11 @@ test: check
 		echo "   .ci/run installs and starts one; elsewhere start Docker and run make e2e-compose."; \
 		cd $(COMPOSE_MOD) && EDB_REQUIRE_DOCKER= $(GO) test -count=1 ./...; \
 	fi
+
+## readme: run the README's examples against a live api and bayes and write
+## what they print under each command (after a change of an answer)
+readme:
+	cd services/e2e && EDB_UPDATE_README=1 $(GO) test -run TestREADME -count=1 .
 
 ## compose-cli: build the compose v2 CLI pinned in $(COMPOSE_MOD)/tools/go.mod
 ## to bin/docker-compose (GOWORK=off: its many dependencies stay out of the
@@ -211,6 +216,13 @@ FUZZTIME ?= 60s
 fuzz:
 	cd services/events && $(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) .
 	cd services/events && $(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./prior
+
+## docs-assets: refresh the API docs page's renderer (Swagger UI, embedded by
+## services/platform/apidocs) from the npm registry at the version its
+## package-lock.json pins, and record the files' hashes; needs node and npm
+.PHONY: docs-assets
+docs-assets:
+	services/platform/apidocs/update-assets.sh
 
 ## unit: the fast tests only (no Redis, no processes)
 unit:

@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	// Every exchange with api or bayes is checked against its OpenAPI
+	// document (openapi_test.go).
+	http.DefaultTransport = openAPITransport{next: http.DefaultTransport}
 	code := m.Run()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
@@ -68,6 +71,7 @@ func startProc(t *testing.T, name, bin string, env ...string) *proc {
 func startProcAt(t *testing.T, name, bin string, port int, env ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, bin: bin, env: env, port: port, log: filepath.Join(t.TempDir(), name+".log")}
+	watchOpenAPI(p)
 	p.start()
 	t.Cleanup(p.kill)
 	return p

@@ -1,6 +1,7 @@
 // Package httpapi is the HTTP port of the api: Fiber routes that turn
-// requests into app commands and queries, and app results and errors into
-// JSON. It holds no business rules; status codes come from the error kinds.
+// requests into app commands and queries, app results into JSON and errors
+// into problem details (RFC 9457). It holds no business rules; status codes
+// come from the error kinds.
 package httpapi
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/domain/observation"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/problem"
 )
 
 // Options are the HTTP-level settings of the server.
@@ -103,11 +105,6 @@ type StatusBody struct {
 	Status string `json:"status"`
 }
 
-// ErrorBody is every error answer of the api.
-type ErrorBody struct {
-	Error string `json:"error"`
-}
-
 // New returns the Fiber app serving application.
 func New(application app.Application, opts Options, logger *slog.Logger) *fiber.App {
 	if logger == nil {
@@ -134,7 +131,7 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 		WriteTimeout:          opts.WriteTimeout,
 		IdleTimeout:           opts.IdleTimeout,
 		// A larger body is refused while reading, before routing; Fiber
-		// hands the 413 to errorHandler, so it is JSON like every error.
+		// hands the 413 to errorHandler, so it is a problem like every error.
 		BodyLimit:    opts.Limits.MaxBodyBytes,
 		ErrorHandler: errorHandler(logger, routes.allow),
 	})
@@ -149,7 +146,7 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	if opts.Metrics != nil {
 		f.Use(opts.Metrics.middleware)
 	}
-	// A panic in a handler becomes a JSON 500 instead of a dropped connection.
+	// A panic in a handler becomes a problem 500 instead of a dropped connection.
 	f.Use(recover.New())
 	// Before the rate limit: a preflight is answered here and costs a
 	// client nothing of its allowance.
@@ -173,26 +170,26 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 		))
 	}
 	routes.register(f)
-	jsonForUnknownMethods(f)
+	problemForUnknownMethods(f)
 	return f
 }
 
-// jsonForUnknownMethods answers a request whose method Fiber does not know
-// (BREW, or a lower-case get) with a JSON 400 like every other error. Fiber
-// rejects such a request in plain text before any middleware or the error
-// handler runs, so this wraps the server's handler itself.
-func jsonForUnknownMethods(f *fiber.App) {
+// problemForUnknownMethods answers a request whose method Fiber does not
+// know (BREW, or a lower-case get) with a problem 400 like every other
+// error. Fiber rejects such a request in plain text before any middleware
+// or the error handler runs, so this wraps the server's handler itself.
+func problemForUnknownMethods(f *fiber.App) {
 	srv := f.Server()
 	next := srv.Handler
 	known := map[string]bool{}
 	for _, m := range f.Config().RequestMethods {
 		known[m] = true
 	}
-	body, _ := json.Marshal(ErrorBody{Error: "invalid HTTP method"})
+	body, _ := json.Marshal(problem.New(fiber.StatusBadRequest, "invalid HTTP method"))
 	srv.Handler = func(ctx *fasthttp.RequestCtx) {
 		if !known[string(ctx.Method())] {
 			ctx.SetStatusCode(fiber.StatusBadRequest)
-			ctx.SetContentType(fiber.MIMEApplicationJSON)
+			ctx.SetContentType(problem.ContentType)
 			ctx.SetBody(body)
 			return
 		}
@@ -331,11 +328,12 @@ func (s server) readyz(c *fiber.Ctx) error {
 	return c.JSON(StatusBody{Status: "ready"})
 }
 
-// errorHandler is the one place errors become responses: Fiber's own errors
-// (unknown route, wrong method, body too large) keep their status, app
-// errors get the status of their kind and only their public message; the
-// internal cause goes to the log. A 405 gets the Allow header allow gives
-// for its path.
+// errorHandler is the one place errors become responses, all of them
+// problem details (RFC 9457): Fiber's own errors (unknown route, wrong
+// method, body too large, too many requests) keep their status, app errors
+// get the status of their kind and only their public message; the internal
+// cause goes to the log. A 405 gets the Allow header allow gives for its
+// path.
 func errorHandler(logger *slog.Logger, allow func(path string) string) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
 		var status int
@@ -358,7 +356,7 @@ func errorHandler(logger *slog.Logger, allow func(path string) string) fiber.Err
 			// The store usually comes back within seconds; tell clients so.
 			c.Set(fiber.HeaderRetryAfter, "1")
 		}
-		return c.Status(status).JSON(ErrorBody{Error: msg})
+		return c.Status(status).JSON(problem.New(status, msg), problem.ContentType)
 	}
 }
 

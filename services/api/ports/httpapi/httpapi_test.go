@@ -93,8 +93,8 @@ func do(t *testing.T, f *fiber.App, method, path string) response {
 	if method == http.MethodHead {
 		return r
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Errorf("%s %s: Content-Type %q, want JSON; body %q", method, path, ct, raw)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, wantContentType(resp.StatusCode)) {
+		t.Errorf("%s %s: Content-Type %q, want %s; body %q", method, path, ct, wantContentType(resp.StatusCode), raw)
 	}
 	if err := json.Unmarshal(raw, &r.body); err != nil {
 		t.Fatalf("%s %s: body %q is not a JSON object: %v", method, path, raw, err)
@@ -132,7 +132,7 @@ func TestRecordObservation(t *testing.T) {
 	}
 }
 
-func TestErrorsAreJSON(t *testing.T) {
+func TestErrorsAreProblems(t *testing.T) {
 	tests := []struct {
 		name       string
 		method     string
@@ -156,10 +156,7 @@ func TestErrorsAreJSON(t *testing.T) {
 			if r.status != tt.wantStatus {
 				t.Fatalf("status %d, want %d; body %s", r.status, tt.wantStatus, r.raw)
 			}
-			msg, _ := r.body["error"].(string)
-			if msg == "" || len(r.body) != 1 {
-				t.Fatalf("body %s, want exactly {\"error\": \"...\"}", r.raw)
-			}
+			msg := checkProblem(t, r)
 			if !strings.Contains(msg, tt.wantInErr) {
 				t.Errorf("error %q does not contain %q", msg, tt.wantInErr)
 			}
@@ -208,9 +205,7 @@ func TestHealth(t *testing.T) {
 		if r.status != 503 {
 			t.Fatalf("readyz = %d %s, want 503", r.status, r.raw)
 		}
-		if msg, _ := r.body["error"].(string); msg == "" {
-			t.Fatalf("readyz body %s, want a JSON error", r.raw)
-		}
+		checkProblem(t, r)
 	})
 }
 
@@ -251,15 +246,16 @@ func TestDraining(t *testing.T) {
 }
 
 // Fiber rejects methods it does not know before any handler runs; the answer
-// is still a JSON 400, and nothing is recorded.
-func TestUnknownMethodIsJSON(t *testing.T) {
+// is still a problem 400, and nothing is recorded.
+func TestUnknownMethodIsAProblem(t *testing.T) {
 	pub := &fakePublisher{}
 	f := newServer(t, pub, fakePinger{})
 	for _, m := range []string{"BREW", "get"} {
 		r := do(t, f, m, "/update_model/w")
-		if r.status != http.StatusBadRequest || r.body["error"] == nil {
-			t.Errorf("%s: %d %s, want 400 with a JSON error", m, r.status, r.raw)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", m, r.status, r.raw)
 		}
+		checkProblem(t, r)
 	}
 	if n := len(pub.published()); n != 0 {
 		t.Fatalf("%d observations recorded by unknown methods", n)

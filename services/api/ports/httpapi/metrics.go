@@ -106,7 +106,7 @@ func methodLabel(method string) string {
 	return "other"
 }
 
-// knownMethods are the methods Fiber serves (jsonForUnknownMethods turns
+// knownMethods are the methods Fiber serves (problemForUnknownMethods turns
 // the others away before any middleware).
 var knownMethods = []string{
 	fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodDelete, fiber.MethodPatch,

@@ -62,6 +62,9 @@ func send(t *testing.T, f *fiber.App, method, path, body string, header ...strin
 			t.Fatalf("%s %s: body %q is not a JSON object: %v", method, path, raw, err)
 		}
 	}
+	if r.status >= 400 {
+		checkProblem(t, r)
+	}
 	return r
 }
 
@@ -120,7 +123,7 @@ func TestPostObservationsRefusesBadInput(t *testing.T) {
 	} {
 		r := send(t, f, "POST", tc.path, tc.body)
 		if r.status != 400 || r.body["error"] == nil || r.body["error"] == "" {
-			t.Errorf("%s: %d %s, want a JSON 400", name, r.status, r.raw)
+			t.Errorf("%s: %d %s, want a problem 400", name, r.status, r.raw)
 		}
 	}
 	if got := pub.published(); len(got) != 0 {
@@ -157,7 +160,7 @@ func TestPutModel(t *testing.T) {
 		"not JSON":     `uniform`,
 	} {
 		if r := send(t, f, "PUT", "/models/x", body); r.status != 400 || r.body["error"] == "" {
-			t.Errorf("%s: %d %s, want a JSON 400", name, r.status, r.raw)
+			t.Errorf("%s: %d %s, want a problem 400", name, r.status, r.raw)
 		}
 	}
 	if got := pub.published(); len(got) != 1 || got[0].Kind != events.KindDefine || got[0].Spec != (events.ModelSpec{Prior: "beta:3,1", GridPoints: 50}) {
@@ -181,5 +184,24 @@ func TestCORS(t *testing.T) {
 	r = send(t, plain, "POST", "/models/ab/observations", `{"trial":"w"}`, "Origin", "http://localhost:8001")
 	if r.status != 201 || r.header.Get("Access-Control-Allow-Origin") != "" {
 		t.Fatalf("CORS off: %d %v", r.status, r.header)
+	}
+}
+
+// Any Beta prior with A, B > 0 is a valid definition, Jeffreys' included;
+// A or B of 0 is not.
+func TestPutModelAnyBetaPrior(t *testing.T) {
+	pub := &fakePublisher{}
+	f := newModelServer(t, pub, specStore{}, httpapi.Options{})
+	for body, want := range map[string]string{
+		`{"prior":"beta:0.5, 0.5","grid_points":200}`: "beta:0.5,0.5",
+		`{"prior":"beta:.2,3","grid_points":3}`:       "beta:0.2,3",
+	} {
+		if r := send(t, f, "PUT", "/models/j", body); r.status != 202 || r.body["prior"] != want {
+			t.Errorf("%s: %d %s, want 202 with prior %s", body, r.status, r.raw, want)
+		}
+	}
+	r := send(t, f, "PUT", "/models/j", `{"prior":"beta:0,1","grid_points":200}`)
+	if msg, _ := r.body["error"].(string); r.status != 400 || msg != `prior "beta:0,1": want beta:A,B with finite A > 0 and B > 0, e.g. beta:2,2` {
+		t.Errorf("beta:0,1: %d %s, want 400 with the rule", r.status, r.raw)
 	}
 }

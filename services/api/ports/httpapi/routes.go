@@ -32,21 +32,23 @@ type route struct {
 }
 
 // routes is the api's route table; metrics, when not nil, serves
-// GET /metrics.
+// GET /metrics. The OpenAPI document and its docs page come last
+// (docsRoutes, openapi.go).
 func (s server) routes(metrics http.Handler) routeTable {
 	getHead := []string{fiber.MethodGet, fiber.MethodHead}
 	var rs []route
 	if metrics != nil {
 		rs = append(rs, route{methods: getHead, path: "/metrics", handler: adaptor.HTTPHandler(metrics), unlimited: true})
 	}
-	return newRouteTable(append(rs,
+	rs = append(rs,
 		route{methods: getHead, path: "/healthz", handler: s.healthz, unlimited: true},
 		route{methods: getHead, path: "/readyz", handler: s.readyz, unlimited: true},
 		// No HEAD: a HEAD from a link checker must not record an observation.
 		route{methods: []string{fiber.MethodGet, fiber.MethodPost}, path: "/update_model/:trial", handler: s.recordObservation, traced: true},
 		route{methods: []string{fiber.MethodPost}, path: "/models/:name/observations", handler: s.recordObservations, traced: true},
 		route{methods: []string{fiber.MethodPut}, path: "/models/:name", handler: s.defineModel, traced: true},
-	))
+	)
+	return newRouteTable(append(rs, docsRoutes()...))
 }
 
 // routeTable is the route table with what the middleware asks of it on

@@ -23,6 +23,9 @@ func TestRouteTableAllow(t *testing.T) {
 		"/update_model/x":         "GET, POST",
 		"/models/ab/observations": "POST",
 		"/models/ab":              "PUT",
+		"/openapi.json":           "GET",
+		"/docs":                   "GET",
+		"/docs/docs.js":           "GET",
 		// A model may be called observations: the route is still PUT.
 		"/models/observations": "PUT",
 		// Fiber routes case-insensitively and ignores a trailing slash, so

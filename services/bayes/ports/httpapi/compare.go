@@ -110,7 +110,7 @@ func probParam(q url.Values) (float64, error) {
 	}
 	p, err := strconv.ParseFloat(raw, 64)
 	if err != nil || !(p > 0 && p < 1) {
-		return 0, apperr.New(apperr.IncorrectInput, "prob=%q: want a number between 0 and 1, e.g. ?prob=0.89", clip.String(raw, clip.Param))
+		return 0, apperr.New(apperr.IncorrectInput, "prob=%q: want a number between 0 and 1 (exclusive), e.g. ?prob=0.95", clip.String(raw, clip.Param))
 	}
 	return p, nil
 }

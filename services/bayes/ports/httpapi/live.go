@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/problem"
 )
 
 // web holds the live page: index.html is a template (it gets the api's
@@ -98,7 +99,7 @@ func (h *handlers) static() http.Handler {
 	files := http.StripPrefix("/static/", http.FileServerFS(assets))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/") {
-			writeJSON(w, http.StatusNotFound, errorBody{Error: "no route for " + r.Method + " " + r.URL.Path})
+			problem.Write(w, http.StatusNotFound, noRouteFor(r))
 			return
 		}
 		// Embedded files carry no modification time, so no validator is
@@ -110,14 +111,19 @@ func (h *handlers) static() http.Handler {
 }
 
 // modelEvents is the Server-Sent Events feed of one model: an event
-// "model" with the ModelView at once and again whenever the model changes,
+// "model" with the ModelView (its intervals holding ?prob= of the mass) at
+// once and again whenever the model changes,
 // an event "error" while Redis cannot be read (the feed keeps trying), and
-// a comment every KeepAliveEvery. A bad or unknown name is a JSON error
+// a comment every KeepAliveEvery. A bad or unknown name is a problem
 // before the stream starts.
 func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
+	prob, perr := probParam(r.URL.Query())
 	h.feed(w, r, "model", func(ctx context.Context, _ string) (any, string, error) {
-		v, err := h.app.Queries.Models.Get(ctx, name)
+		if perr != nil {
+			return nil, "", perr
+		}
+		v, err := h.app.Queries.Models.Get(ctx, name, prob)
 		if err != nil {
 			return nil, "", err
 		}
@@ -141,7 +147,7 @@ type feedRead func(ctx context.Context, shown string) (data any, key string, err
 // read returns, at once and again whenever its key changes; an event
 // "error" while Redis cannot be read (the feed keeps trying); and a comment
 // every KeepAliveEvery. When the first read fails on the request itself
-// (bad input, an unknown model), the answer is that JSON error instead.
+// (bad input, an unknown model), the answer is that problem instead.
 //
 // The feed polls the store rather than subscribing to changes: one small
 // read per open page per tick, the same read the matching GET does, and

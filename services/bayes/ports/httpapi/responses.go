@@ -26,6 +26,8 @@ type ModelResponse struct {
 	SD         float64          `json:"sd"`
 	MAP        float64          `json:"map"`
 	HPDI       IntervalResponse `json:"hpdi"`
+	// PI is the percentile (equal-tailed) interval of the same mass.
+	PI IntervalResponse `json:"pi"`
 }
 
 // IntervalResponse is a closed interval [Lo, Hi] of p holding Prob of the
@@ -132,6 +134,8 @@ type AllocationArmResponse struct {
 	Count int    `json:"count"`
 }
 
+// errorBody is the data of a live feed's "error" event; an HTTP error
+// answer is a problem (problem.Details) instead.
 type errorBody struct {
 	Error string `json:"error"`
 }
@@ -140,7 +144,7 @@ func modelResponse(v query.ModelView) ModelResponse {
 	return ModelResponse{
 		Name: v.Name, W: v.W, N: v.N, PriorSpec: v.PriorSpec, GridPoints: v.GridPoints,
 		Grid: v.Grid, Prior: v.Prior, Posterior: v.Posterior,
-		Mean: v.Mean, SD: v.SD, MAP: v.MAP, HPDI: intervalResponse(v.HPDI),
+		Mean: v.Mean, SD: v.SD, MAP: v.MAP, HPDI: intervalResponse(v.HPDI), PI: intervalResponse(v.PI),
 	}
 }
 

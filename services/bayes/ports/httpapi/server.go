@@ -1,7 +1,8 @@
 // Package httpapi is bayes' HTTP port: health, readiness, the read side of
 // the models (JSON, plots, the posterior predictive, Server-Sent Events
-// feeds), the A/B test's comparison and allocation, and the live page. Every error is JSON with the status its kind
-// maps to.
+// feeds), the A/B test's comparison and allocation, and the live page. Every
+// error is a problem details object (RFC 9457) with the status its kind maps
+// to.
 package httpapi
 
 import (
@@ -15,9 +16,11 @@ import (
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/problem"
 )
 
 // PlotWriter draws a model's prior and posterior as a PNG.
@@ -29,6 +32,8 @@ type PlotWriter interface {
 type Options struct {
 	// Metrics, when not nil, serves GET /metrics.
 	Metrics http.Handler
+	// Requests, when not nil, counts and times every request by route.
+	Requests RequestMetrics
 	// Plots, when not nil, serves GET /models/{name}/plot.png.
 	Plots PlotWriter
 	// APIURL is where the live page's buttons send observations (the api,
@@ -65,6 +70,7 @@ func NewHandler(a app.Application, opts Options, log *slog.Logger) http.Handler 
 	mux.HandleFunc("GET /models", h.models)
 	mux.HandleFunc("GET /models/{name}", func(w http.ResponseWriter, r *http.Request) { h.model(w, r, r.PathValue("name")) })
 	mux.HandleFunc("GET /models/{name}/predictive", h.predictive)
+	mux.HandleFunc("GET /models/{name}/posterior.csv", h.posteriorCSV)
 	mux.HandleFunc("GET /models/{name}/plot.png", h.plot)
 	mux.HandleFunc("GET /models/{name}/events", h.modelEvents)
 	mux.HandleFunc("GET /compare", h.compare)
@@ -72,10 +78,11 @@ func NewHandler(a app.Application, opts Options, log *slog.Logger) http.Handler 
 	mux.HandleFunc("GET /allocate", h.allocate)
 	mux.HandleFunc("GET /{$}", h.page)
 	mux.Handle("GET /static/", h.static())
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "no route for " + r.Method + " " + r.URL.Path})
+	handleDocs(mux) // GET /openapi.json, /docs and /docs/{asset} (docs.go)
+	mux.HandleFunc(noRoute, func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, http.StatusNotFound, noRouteFor(r))
 	})
-	return mux
+	return middleware(mux, opts.Requests)
 }
 
 type handlers struct {
@@ -94,8 +101,15 @@ func (h *handlers) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
+// model answers GET /model and GET /models/{name}; ?prob= sets the mass of
+// both intervals.
 func (h *handlers) model(w http.ResponseWriter, r *http.Request, name string) {
-	v, err := h.app.Queries.Models.Get(r.Context(), name)
+	prob, err := probParam(r.URL.Query())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v, err := h.app.Queries.Models.Get(r.Context(), name, prob)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -119,7 +133,12 @@ func (h *handlers) predictive(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, apperr.New(apperr.IncorrectInput, "trials=%q: want a whole number, e.g. ?trials=10", clip.String(raw, clip.Param)))
 		return
 	}
-	v, err := h.app.Queries.Models.Predictive(r.Context(), r.PathValue("name"), trials)
+	prob, err := probParam(r.URL.Query())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v, err := h.app.Queries.Models.Predictive(r.Context(), r.PathValue("name"), trials, prob)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -127,12 +146,41 @@ func (h *handlers) predictive(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, predictiveResponse(v))
 }
 
-func (h *handlers) plot(w http.ResponseWriter, r *http.Request) {
-	if h.opts.Plots == nil {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "plots are not served by this instance"})
+// posteriorCSV answers GET /models/{name}/posterior.csv: the grid, prior
+// and posterior of GET /models/{name} as a table, one line per grid point,
+// each number in the shortest form that reads back to the same float64 (as
+// in the JSON answer).
+func (h *handlers) posteriorCSV(w http.ResponseWriter, r *http.Request) {
+	v, err := h.app.Queries.Models.Get(r.Context(), r.PathValue("name"), model.DefaultHPDIProb)
+	if err != nil {
+		h.fail(w, r, err)
 		return
 	}
-	v, err := h.app.Queries.Models.Get(r.Context(), r.PathValue("name"))
+	b := make([]byte, 0, 64*(len(v.Grid)+1))
+	b = append(b, "p,prior,posterior\n"...)
+	for i, p := range v.Grid {
+		b = strconv.AppendFloat(b, p, 'g', -1, 64)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, v.Prior[i], 'g', -1, 64)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, v.Posterior[i], 'g', -1, 64)
+		b = append(b, '\n')
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/csv; charset=utf-8")
+	// The name is a checked slug (events.ValidModelName): nothing in it
+	// needs quoting.
+	hdr.Set("Content-Disposition", `inline; filename="`+v.Name+`-posterior.csv"`)
+	hdr.Set("Cache-Control", "no-store")
+	_, _ = w.Write(b)
+}
+
+func (h *handlers) plot(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Plots == nil {
+		problem.Write(w, http.StatusNotFound, "plots are not served by this instance")
+		return
+	}
+	v, err := h.app.Queries.Models.Get(r.Context(), r.PathValue("name"), model.DefaultHPDIProb)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -151,7 +199,7 @@ func (h *handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if status >= 500 {
 		h.log.WarnContext(r.Context(), "request failed", "path", r.URL.Path, "status", status, "err", err)
 	}
-	writeJSON(w, status, errorBody{Error: apperr.PublicMessage(err)})
+	problem.Write(w, status, apperr.PublicMessage(err))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -11,6 +11,8 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/adapters/plotfile"
@@ -19,6 +21,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/httpapi"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/problem"
 )
 
 // fakeRedis holds the default model at 7/10, "ab" at 3/4 and "never" at
@@ -74,8 +77,12 @@ func get(t *testing.T, url string, into any) int {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("%s: content type %q", url, ct)
+	want := "application/json"
+	if resp.StatusCode >= 400 { // every error is a problem
+		want = problem.ContentType
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != want {
+		t.Fatalf("%s: %d content type %q, want %q", url, resp.StatusCode, ct, want)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
 		t.Fatalf("%s: body is not JSON: %v", url, err)
@@ -93,7 +100,7 @@ func TestModelAndHealth(t *testing.T) {
 	if code := get(t, srv.URL+"/models/default", &same); code != 200 || same.Mean != v.Mean {
 		t.Fatalf("GET /models/default: %d %+v", code, same)
 	}
-	var body map[string]string
+	var body map[string]any
 	if code := get(t, srv.URL+"/healthz", &body); code != 200 {
 		t.Fatalf("healthz %d", code)
 	}
@@ -120,7 +127,7 @@ func TestNamedModels(t *testing.T) {
 	if math.Abs(v.Mean-0.625) > 1e-3 {
 		t.Fatalf("mean %v, want about 0.625", v.Mean)
 	}
-	var body map[string]string
+	var body map[string]any
 	if code := get(t, srv.URL+"/models/zz", &body); code != 404 || body["error"] == "" {
 		t.Fatalf("unknown model: %d %v", code, body)
 	}
@@ -143,7 +150,7 @@ func TestPredictive(t *testing.T) {
 	if math.Abs(sum-1) > 1e-12 || math.Abs(mean-p.Mean) > 1e-12 || math.Abs(p.Mean-6*0.625) > 1e-2 {
 		t.Fatalf("pmf sums to %v, mean %v (reported %v), want about %v", sum, mean, p.Mean, 6*0.625)
 	}
-	var body map[string]string
+	var body map[string]any
 	for _, q := range []string{"", "?trials=0", "?trials=1001", "?trials=x"} {
 		if code := get(t, srv.URL+"/models/ab/predictive"+q, &body); code != 400 || body["error"] == "" {
 			t.Errorf("predictive%s: %d %v", q, code, body)
@@ -166,7 +173,7 @@ func TestPlotPNG(t *testing.T) {
 	if err != nil || img.Bounds().Dx() < 100 {
 		t.Fatalf("plot is not a PNG of a sensible size: %v", err)
 	}
-	var body map[string]string
+	var body map[string]any
 	if code := get(t, srv.URL+"/models/zz/plot.png", &body); code != 404 {
 		t.Fatalf("plot of an unknown model: %d", code)
 	}
@@ -174,7 +181,7 @@ func TestPlotPNG(t *testing.T) {
 
 func TestRedisDownIs503WithoutInternals(t *testing.T) {
 	srv := server(t, errors.New("dial tcp 10.0.0.7:6379: connect: connection refused"))
-	var body map[string]string
+	var body map[string]any
 	for _, path := range []string{"/model", "/models", "/models/ab", "/models/ab/predictive?trials=3"} {
 		if code := get(t, srv.URL+path, &body); code != 503 || body["error"] != "model state is unavailable" {
 			t.Fatalf("GET %s: %d %v", path, code, body)
@@ -185,5 +192,132 @@ func TestRedisDownIs503WithoutInternals(t *testing.T) {
 	}
 	if code := get(t, srv.URL+"/healthz", &body); code != 200 {
 		t.Fatalf("healthz must not depend on Redis: %d", code)
+	}
+}
+
+// Every model answer carries the percentile interval right after the HPDI,
+// both of ?prob= of the mass (0.89 when absent), and the predictive's
+// interval holds ?prob= too.
+func TestModelIntervalsFollowProb(t *testing.T) {
+	srv := server(t, nil)
+	var narrow, wide httpapi.ModelResponse
+	if code := get(t, srv.URL+"/models/ab", &narrow); code != 200 || narrow.HPDI.Prob != 0.89 || narrow.PI.Prob != 0.89 {
+		t.Fatalf("GET /models/ab: %d hpdi %+v pi %+v", code, narrow.HPDI, narrow.PI)
+	}
+	if code := get(t, srv.URL+"/models/ab?prob=0.99", &wide); code != 200 || wide.HPDI.Prob != 0.99 || wide.PI.Prob != 0.99 {
+		t.Fatalf("GET /models/ab?prob=0.99: %d hpdi %+v pi %+v", code, wide.HPDI, wide.PI)
+	}
+	for _, v := range []httpapi.ModelResponse{narrow, wide} {
+		lo, hi := model.PI(v.Posterior, v.PI.Prob)
+		if v.PI.Lo != v.Grid[lo] || v.PI.Hi != v.Grid[hi] {
+			t.Fatalf("pi %+v, want [%v, %v] of the posterior it came with", v.PI, v.Grid[lo], v.Grid[hi])
+		}
+	}
+	if !(wide.PI.Lo < narrow.PI.Lo && narrow.PI.Hi < wide.PI.Hi) {
+		t.Fatalf("pi at 0.99 %+v is not wider than at 0.89 %+v", wide.PI, narrow.PI)
+	}
+	var dflt httpapi.ModelResponse
+	if code := get(t, srv.URL+"/model?prob=0.5", &dflt); code != 200 || dflt.HPDI.Prob != 0.5 || dflt.PI.Prob != 0.5 {
+		t.Fatalf("GET /model?prob=0.5: %d hpdi %+v pi %+v", code, dflt.HPDI, dflt.PI)
+	}
+	var p httpapi.PredictiveResponse
+	if code := get(t, srv.URL+"/models/ab/predictive?trials=6&prob=0.5", &p); code != 200 || p.Interval.Prob != 0.5 {
+		t.Fatalf("predictive at prob 0.5: %d %+v", code, p.Interval)
+	}
+
+	// "pi" is the member after "hpdi".
+	resp, body := fetch(t, srv.URL+"/models/ab")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"hpdi":{"prob":0.89,`) || !strings.Contains(body, `},"pi":{"prob":0.89,"lo":`) ||
+		strings.Index(body, `"pi":`) < strings.Index(body, `"hpdi":`) {
+		t.Fatalf("GET /models/ab: %.300s", body[max(0, len(body)-300):])
+	}
+}
+
+// A ?prob= outside (0, 1), or not a number, is a 400 problem on every route
+// that takes it, the feed included (before it starts).
+func TestBadProbIsAProblem(t *testing.T) {
+	srv := server(t, nil)
+	for _, raw := range []string{"0", "1", "1.5", "-0.2", "x", "NaN", "Inf", "1e-400", "0.5%20"} {
+		for _, path := range []string{"/model", "/models/ab", "/models/ab/predictive?trials=3", "/models/ab/events"} {
+			sep := "?"
+			if strings.Contains(path, "?") {
+				sep = "&"
+			}
+			resp, body := fetch(t, srv.URL+path+sep+"prob="+raw)
+			if resp.StatusCode != 400 {
+				t.Errorf("%s prob=%s: %s %.100s, want 400", path, raw, resp.Status, body)
+				continue
+			}
+			unescaped := strings.ReplaceAll(raw, "%20", " ")
+			want := `prob="` + unescaped + `": want a number between 0 and 1 (exclusive), e.g. ?prob=0.95`
+			if got := checkProblem(t, path+" prob="+raw, resp, body); got != want {
+				t.Errorf("%s prob=%s: detail %q, want %q", path, raw, got, want)
+			}
+		}
+	}
+	// Any float syntax strconv reads is a number.
+	var v httpapi.ModelResponse
+	if code := get(t, srv.URL+"/models/ab?prob=0x1p-2", &v); code != 200 || v.PI.Prob != 0.25 {
+		t.Fatalf("prob=0x1p-2: %d %+v", code, v.PI)
+	}
+}
+
+// GET /models/{name}/posterior.csv is the JSON answer's grid, prior and
+// posterior as a table: a header, one line per grid point, numbers that read
+// back to the same float64s.
+func TestPosteriorCSV(t *testing.T) {
+	srv := server(t, nil)
+	for _, name := range []string{"ab", "default", "never"} {
+		var v httpapi.ModelResponse
+		if code := get(t, srv.URL+"/models/"+name, &v); code != 200 {
+			t.Fatalf("GET /models/%s: %d", name, code)
+		}
+		resp, body := fetch(t, srv.URL+"/models/"+name+"/posterior.csv")
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" ||
+			resp.Header.Get("Content-Disposition") != `inline; filename="`+name+`-posterior.csv"` {
+			t.Fatalf("%s: %s %q %q", name, resp.Status, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Disposition"))
+		}
+		if !strings.HasSuffix(body, "\n") || strings.Contains(body, "\r") {
+			t.Fatalf("%s: lines do not end in \\n: %q", name, body[max(0, len(body)-40):])
+		}
+		lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+		if lines[0] != "p,prior,posterior" || len(lines)-1 != v.GridPoints {
+			t.Fatalf("%s: header %q and %d rows, want %d", name, lines[0], len(lines)-1, v.GridPoints)
+		}
+		for i, line := range lines[1:] {
+			fields := strings.Split(line, ",")
+			if len(fields) != 3 {
+				t.Fatalf("%s row %d: %q", name, i, line)
+			}
+			for j, want := range []float64{v.Grid[i], v.Prior[i], v.Posterior[i]} {
+				got, err := strconv.ParseFloat(fields[j], 64)
+				if err != nil || math.Float64bits(got) != math.Float64bits(want) || fields[j] != strconv.FormatFloat(want, 'g', -1, 64) {
+					t.Fatalf("%s row %d field %d: %q, JSON has %v", name, i, j, fields[j], want)
+				}
+			}
+		}
+	}
+	for path, status := range map[string]int{"/models/zz/posterior.csv": 404, "/models/a.b/posterior.csv": 400} {
+		resp, body := fetch(t, srv.URL+path)
+		if resp.StatusCode != status {
+			t.Fatalf("GET %s: %s, want %d", path, resp.Status, status)
+		}
+		checkProblem(t, "GET "+path, resp, body)
+	}
+	down := server(t, errors.New("connection refused"))
+	if resp, body := fetch(t, down.URL+"/models/ab/posterior.csv"); resp.StatusCode != 503 || checkProblem(t, "CSV with Redis down", resp, body) != "model state is unavailable" {
+		t.Fatalf("Redis down: %s %s", resp.Status, body)
+	}
+}
+
+// The live feed's model events carry the intervals of ?prob=.
+func TestLiveEventsFollowProb(t *testing.T) {
+	store := &liveStore{counts: model.Counts{W: 7, N: 10}}
+	srv, _ := liveServer(t, store, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, feed := openFeed(t, ctx, srv.URL+"/models/globe/events?prob=0.5")
+	if v := nextModel(t, feed); v.HPDI.Prob != 0.5 || v.PI.Prob != 0.5 || v.PI.Lo > v.PI.Hi {
+		t.Fatalf("first event: hpdi %+v pi %+v", v.HPDI, v.PI)
 	}
 }

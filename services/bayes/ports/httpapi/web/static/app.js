@@ -1,14 +1,18 @@
 // The live page of bayes: lists the models, follows one through
-// Server-Sent Events (GET /models/{name}/events on bayes), compares two or
-// more side by side (GET /compare/events) and sends observations and model
-// definitions to the api, whose URL bayes puts in the meta tag
-// edb-api-url. No framework, no build step, nothing from a CDN.
+// Server-Sent Events (GET /models/{name}/events on bayes) with the
+// posterior predictive of its next tosses (GET /models/{name}/predictive),
+// compares two or more side by side (GET /compare/events) and sends
+// observations (single tosses and batches of counts) and model definitions
+// to the api, whose URL bayes puts in the meta tag edb-api-url. No
+// framework, no build step, nothing from a CDN.
 
 const SVG = "http://www.w3.org/2000/svg";
 const NAME_RULE = /^[A-Za-z0-9_-]{1,64}$/;
 const LIST_EVERY_MS = 4000;
 const REOPEN_AFTER_MS = 3000;
 const MAX_COMPARE = 10; // bayes compares at most ten models at once
+const MAX_TRIALS = 1000; // bayes' bound on the predictive's tosses (model.MaxPredictiveTrials)
+const PREDICT_AFTER_MS = 150; // model events within this are one predictive request
 
 const apiURL = (document.querySelector('meta[name="edb-api-url"]')?.content ?? "").replace(/\/+$/, "");
 
@@ -25,12 +29,29 @@ const el = {
   map: $("map"),
   hpdi: $("hpdi"),
   hpdiLabel: $("hpdi-label"),
+  piRow: $("pi-row"),
+  pi: $("pi"),
+  piLabel: $("pi-label"),
+  csvLink: $("csv-link"),
+  pngLink: $("png-link"),
   legendHPDI: $("legend-hpdi"),
   priorSpec: $("prior-spec"),
   gridPoints: $("grid-points"),
   btnW: $("btn-w"),
   btnL: $("btn-l"),
   status: $("status"),
+  batch: $("batch"),
+  batchW: $("batch-w"),
+  batchL: $("batch-l"),
+  predK: $("pred-k"),
+  predKShown: $("pred-k-shown"),
+  predPlot: $("pred-plot"),
+  predMean: $("pred-mean"),
+  predInterval: $("pred-interval"),
+  predIntervalLabel: $("pred-interval-label"),
+  predLegendInterval: $("pred-legend-interval"),
+  predMode: $("pred-mode"),
+  predStatus: $("pred-status"),
   models: $("models"),
   modelsStatus: $("models-status"),
   form: $("new-model"),
@@ -61,6 +82,7 @@ const el = {
 
 const state = {
   name: "",
+  shown: false, // whether the view shows the model (an event arrived since it was chosen)
   source: null, // the open EventSource
   reopen: 0, // timer that reopens a feed the server refused
   names: [], // the model names last listed
@@ -135,6 +157,12 @@ async function readJSON(resp) {
   }
 }
 
+// problemText is the message of an error answer: the problem details'
+// detail (RFC 9457), or the error member older answers carry alone.
+function problemText(body, resp) {
+  return body.detail ?? body.error ?? `${resp.status} ${resp.statusText}`;
+}
+
 const modelPath = (name) => "/models/" + encodeURIComponent(name);
 
 // ---- choosing a model ------------------------------------------------------
@@ -172,8 +200,18 @@ function choose(name, { updateURL = true } = {}) {
   ensureOption(name);
   el.select.value = name;
   setText(el.modelName, name);
+  setLinks(name);
   clearView();
   follow(name);
+}
+
+// setLinks points the download links at the model's posterior as CSV and
+// its plot, both served by bayes.
+function setLinks(name) {
+  el.csvLink.href = modelPath(name) + "/posterior.csv";
+  el.csvLink.download = `${name}-posterior.csv`;
+  el.pngLink.href = modelPath(name) + "/plot.png";
+  el.pngLink.download = `${name}.png`;
 }
 
 function ensureOption(name) {
@@ -251,8 +289,7 @@ async function explainRefusal(answerURL, conn, wanted) {
   let msg = "bayes is unreachable";
   try {
     const resp = await fetch(answerURL);
-    const body = await readJSON(resp);
-    msg = body.error ?? `bayes answered ${resp.status}`;
+    msg = problemText(await readJSON(resp), resp);
   } catch {}
   if (wanted()) setConn(msg, "error", conn);
 }
@@ -260,11 +297,15 @@ async function explainRefusal(answerURL, conn, wanted) {
 // ---- drawing ----------------------------------------------------------------
 
 function clearView() {
-  for (const node of [el.n, el.w, el.mean, el.sd, el.map, el.hpdi, el.priorSpec, el.gridPoints]) setText(node, "–");
+  state.shown = false;
+  for (const node of [el.n, el.w, el.mean, el.sd, el.map, el.hpdi, el.pi, el.priorSpec, el.gridPoints]) setText(node, "–");
   draw(null);
+  stopPredictive();
+  clearPredictive();
 }
 
 function render(v) {
+  state.shown = true;
   setText(el.n, String(v.n));
   setText(el.w, String(v.w));
   setText(el.mean, fix(v.mean));
@@ -273,13 +314,22 @@ function render(v) {
   setText(el.hpdi, `${fix(v.hpdi.lo)} – ${fix(v.hpdi.hi)}`);
   setText(el.hpdiLabel, `${pct(v.hpdi.prob)} HPDI`);
   setText(el.legendHPDI, `${pct(v.hpdi.prob)} HPDI`);
+  // The percentile interval is newer than the HPDI: a bayes without it
+  // leaves its row hidden.
+  el.piRow.hidden = !v.pi;
+  if (v.pi) {
+    setText(el.pi, `${fix(v.pi.lo)} – ${fix(v.pi.hi)}`);
+    setText(el.piLabel, `${pct(v.pi.prob)} PI`);
+  }
   setText(el.priorSpec, v.prior_spec);
   setText(el.gridPoints, String(v.grid_points));
   draw(v);
+  schedulePredictive();
 }
 
 const box = { w: 640, h: 320, left: 52, right: 14, top: 14, bottom: 40 };
 const diffBox = { w: 640, h: 260, left: 62, right: 14, top: 14, bottom: 40 };
+const predBox = { w: 640, h: 220, left: 52, right: 14, top: 14, bottom: 40 };
 
 function node(tag, attrs, text) {
   const n = document.createElementNS(SVG, tag);
@@ -362,6 +412,145 @@ function draw(v) {
 // exponent down to 1e-6, below which masses are not worth reading.
 function fmtMass(m) {
   return Number(m.toPrecision(2)).toString();
+}
+
+// ---- the posterior predictive -------------------------------------------------
+
+// The predictive of the next K tosses follows the model: every "model"
+// event asks bayes again, but events that come close together are one
+// request (the first starts a short timer, the request reads the state
+// then), and a request under way is never cut off by a newer event, so a
+// busy model still gets answers. A new K or another model does cut it off:
+// its answer would be to another question.
+const pred = { timer: 0, ctrl: null, again: false };
+
+// readTrials is K from its input: a whole number from 1 to MAX_TRIALS, or
+// null.
+function readTrials() {
+  const raw = el.predK.value.trim();
+  const k = Number(raw);
+  return /^\d+$/.test(raw) && k >= 1 && k <= MAX_TRIALS ? k : null;
+}
+
+function schedulePredictive() {
+  if (pred.timer) return; // one is coming, and it reads the latest state
+  pred.timer = setTimeout(() => {
+    pred.timer = 0;
+    predict();
+  }, PREDICT_AFTER_MS);
+}
+
+function stopPredictive() {
+  clearTimeout(pred.timer);
+  pred.timer = 0;
+  pred.ctrl?.abort();
+  pred.ctrl = null;
+  pred.again = false;
+}
+
+async function predict() {
+  if (pred.ctrl) {
+    pred.again = true; // ask again once the answer under way is in
+    return;
+  }
+  if (!state.shown) return; // no model yet: its first event asks
+  const trials = readTrials();
+  if (trials === null) {
+    setStatus(el.predStatus, `tosses: a whole number from 1 to ${MAX_TRIALS}`, "error");
+    return;
+  }
+  const ctrl = new AbortController();
+  pred.ctrl = ctrl;
+  try {
+    const resp = await fetch(`${modelPath(state.name)}/predictive?trials=${trials}`, { signal: ctrl.signal });
+    const body = await readJSON(resp);
+    if (pred.ctrl !== ctrl) return;
+    if (!resp.ok) {
+      setStatus(el.predStatus, `bayes refused the predictive: ${problemText(body, resp)}`, "error");
+      return;
+    }
+    setStatus(el.predStatus, "", "");
+    renderPredictive(body);
+  } catch (err) {
+    if (pred.ctrl === ctrl) setStatus(el.predStatus, `asking bayes for the predictive failed: ${err.message}`, "error");
+  } finally {
+    if (pred.ctrl === ctrl) {
+      pred.ctrl = null;
+      if (pred.again) {
+        pred.again = false;
+        schedulePredictive();
+      }
+    }
+  }
+}
+
+function clearPredictive() {
+  for (const node of [el.predMean, el.predInterval, el.predMode]) setText(node, "–");
+  drawPredictive(null);
+}
+
+// renderPredictive shows one answer of GET /models/{name}/predictive.
+function renderPredictive(v) {
+  setText(el.predKShown, String(v.trials));
+  setText(el.predMean, fix(v.mean, 2));
+  setText(el.predInterval, `${v.interval.lo} – ${v.interval.hi}`);
+  const label = `${pct(v.interval.prob)} interval`;
+  setText(el.predIntervalLabel, label);
+  setText(el.predLegendInterval, label);
+  let mode = 0;
+  v.pmf.forEach((p, k) => {
+    if (p > v.pmf[mode]) mode = k;
+  });
+  setText(el.predMode, `${mode} (${pctBest(v.pmf[mode])})`);
+  drawPredictive(v);
+}
+
+// drawPredictive draws the probability of each count of waters as a bar,
+// the bars in the interval darker, and the mean.
+function drawPredictive(v) {
+  const svg = el.predPlot;
+  svg.dataset.n = v ? String(v.n) : "";
+  svg.dataset.w = v ? String(v.w) : "";
+  svg.dataset.trials = v ? String(v.trials) : "";
+  const K = v?.trials ?? readTrials() ?? 10;
+  // Headroom over the tallest bar for the mean's label.
+  const top = v ? Math.max(...v.pmf) * 1.2 || 1 : 1;
+  const f = frame(svg, predBox, { lo: -0.5, hi: K + 0.5, xTicks: countTicks(K), top, labelled: !!v, xLabel: `waters in the next ${K} tosses` });
+  if (!v) {
+    waiting(svg, f, "waiting for the model…");
+    return;
+  }
+  const band = (f.x1 - f.x0) / (K + 1);
+  const width = band > 4 ? band * 0.78 : band;
+  const bars = node("g", { class: "bars" });
+  v.pmf.forEach((p, k) => {
+    const inside = k >= v.interval.lo && k <= v.interval.hi;
+    const bar = node("rect", {
+      class: inside ? "bar-in" : "bar-out",
+      x: (f.X(k) - width / 2).toFixed(2),
+      y: f.Y(p).toFixed(2),
+      width: width.toFixed(2),
+      height: Math.max(f.y0 - f.Y(p), 0).toFixed(2),
+      "data-k": k,
+      "data-p": p,
+    });
+    bar.append(node("title", {}, `${k} of ${K}: ${pctBest(p)}`));
+    bars.append(bar);
+  });
+  svg.append(bars);
+  svg.append(node("line", { class: "mean", x1: f.X(v.mean), x2: f.X(v.mean), y1: f.y0, y2: f.y1 }));
+  svg.append(node("text", { class: "mean-label", x: Math.min(f.X(v.mean) + 6, f.x1 - 80), y: f.y1 + 12 }, `mean ${fix(v.mean, 2)}`));
+}
+
+// countTicks are gridlines at a round step of counts from 0 to K, each
+// labelled: six or so.
+function countTicks(K) {
+  const raw = K / 6;
+  const mag = 10 ** Math.floor(Math.log10(Math.max(raw, 1)));
+  const step = [1, 2, 5, 10].map((s) => s * mag).find((s) => s >= raw) ?? mag;
+  const out = [];
+  for (let k = 0; k <= K; k += step) out.push({ x: k, label: String(k) });
+  return out;
 }
 
 // ---- comparing models ---------------------------------------------------------
@@ -634,7 +823,7 @@ async function refreshList() {
   let list;
   try {
     const resp = await fetch("/models");
-    if (!resp.ok) throw new Error((await readJSON(resp)).error ?? `status ${resp.status}`);
+    if (!resp.ok) throw new Error(problemText(await readJSON(resp), resp));
     list = (await resp.json()).models ?? [];
   } catch (err) {
     setStatus(el.modelsStatus, `listing the models failed: ${err.message}`, "error");
@@ -676,26 +865,55 @@ async function refreshList() {
 
 let sent = 0;
 
-async function send(trial) {
+// record POSTs an observation, one toss or a batch of counts (observation
+// is the JSON body, what says it in the status line), to the api.
+async function record(observation, what) {
   const name = state.name;
   const seq = ++sent;
-  setStatus(el.status, `sending ${trial} to ${name}…`, "pending");
+  setStatus(el.status, `sending ${what} to ${name}…`, "pending");
   try {
     const resp = await fetch(apiURL + modelPath(name) + "/observations", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ trial }),
+      body: JSON.stringify(observation),
     });
     const body = await readJSON(resp);
     if (resp.status !== 201) {
-      setStatus(el.status, `the api refused ${trial}: ${resp.status} ${body.error ?? resp.statusText}`, "error");
+      setStatus(el.status, `the api refused ${what}: ${resp.status} ${problemText(body, resp)}`, "error");
       return;
     }
-    if (seq === sent) setStatus(el.status, `recorded ${trial} for ${name} (event ${body.id})`, "ok");
+    if (seq === sent) setStatus(el.status, `recorded ${what} for ${name} (event ${body.id})`, "ok");
     refreshList();
   } catch (err) {
     setStatus(el.status, `the api at ${apiURL || location.origin} is unreachable: ${err.message}`, "error");
   }
+}
+
+// readCount reads one count of a batch: empty is 0, else a whole number.
+function readCount(input, field) {
+  const raw = input.value.trim();
+  if (raw === "" && !input.validity.badInput) return { n: 0 };
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n)) {
+    return { error: `${field}${raw ? " = " + raw : ""}: want a whole number, 0 or more` };
+  }
+  return { n };
+}
+
+// batch records counts of waters and lands as one observation; the page
+// refuses what the api would (a negative or fractional count, nothing at
+// all) without sending it. The api judges the rest, e.g. its upper bound.
+function batch(e) {
+  e.preventDefault();
+  const w = readCount(el.batchW, "w");
+  const l = readCount(el.batchL, "l");
+  const bad = w.error ?? l.error ?? (w.n + l.n === 0 ? "a batch needs at least one toss: w and l are both 0" : "");
+  if (bad) {
+    setStatus(el.status, bad, "error");
+    (w.error || !l.error ? el.batchW : el.batchL).focus();
+    return;
+  }
+  record({ w: w.n, l: l.n }, `w=${w.n} l=${l.n}`);
 }
 
 async function define(e) {
@@ -729,10 +947,10 @@ async function define(e) {
         setStatus(el.newStatus, `200: ${name} already exists with this prior and grid`, "ok");
         break;
       case 409:
-        setStatus(el.newStatus, `409 conflict: ${body.error ?? "the model exists with another spec"}`, "error");
+        setStatus(el.newStatus, `409 conflict: ${body.detail ?? body.error ?? "the model exists with another spec"}`, "error");
         return;
       default:
-        setStatus(el.newStatus, `${resp.status}: ${body.error ?? resp.statusText}`, "error");
+        setStatus(el.newStatus, `${resp.status}: ${problemText(body, resp)}`, "error");
         return;
     }
     choose(name);
@@ -745,8 +963,15 @@ async function define(e) {
 // ---- start ------------------------------------------------------------------
 
 el.apiURL.textContent = apiURL || location.origin;
-el.btnW.addEventListener("click", () => send("w"));
-el.btnL.addEventListener("click", () => send("l"));
+el.btnW.addEventListener("click", () => record({ trial: "w" }, "w"));
+el.btnL.addEventListener("click", () => record({ trial: "l" }, "l"));
+el.batch.addEventListener("submit", batch);
+// A new K is a new question: what is under way is dropped, and typing is
+// one request once it pauses.
+el.predK.addEventListener("input", () => {
+  stopPredictive();
+  schedulePredictive();
+});
 el.form.addEventListener("submit", define);
 el.select.addEventListener("change", () => choose(el.select.value));
 addEventListener("hashchange", () => {
@@ -762,6 +987,7 @@ el.compareClear.addEventListener("click", () => pick([]));
 addEventListener("pagehide", () => {
   state.source?.close();
   state.compareSource?.close();
+  stopPredictive();
 });
 addEventListener("pageshow", (e) => {
   if (!e.persisted) return;
