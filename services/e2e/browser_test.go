@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,8 +231,10 @@ func (c *consoleLog) String() string {
 }
 
 // problems are exceptions and errors, except the ones the test causes on
-// purpose (the api's 409 and bayes' 404 for a model being created).
-func (c *consoleLog) problems() []string {
+// purpose: the api's 409 and bayes' 404 for a model being created, and
+// any message containing one of expected (e.g. "400 (Bad Request)" for a
+// test that sends what the api refuses).
+func (c *consoleLog) problems(expected ...string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []string
@@ -239,7 +242,8 @@ func (c *consoleLog) problems() []string {
 		if m.Type != chromedp.ConsoleException && m.Type != chromedp.ConsoleError {
 			continue
 		}
-		if strings.Contains(m.Text, "409 (Conflict)") || strings.Contains(m.Text, "404 (Not Found)") {
+		if strings.Contains(m.Text, "409 (Conflict)") || strings.Contains(m.Text, "404 (Not Found)") ||
+			slices.ContainsFunc(expected, func(e string) bool { return strings.Contains(m.Text, e) }) {
 			continue
 		}
 		out = append(out, fmt.Sprintf("%s (%s:%d)", m, m.URL, m.Line))

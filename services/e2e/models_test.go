@@ -18,7 +18,7 @@ import (
 )
 
 // call sends a JSON request and decodes the JSON answer into out (when not
-// nil); every answer of both services is JSON, errors included.
+// nil); every answer of both services is JSON, errors problems (RFC 9457).
 func call(t *testing.T, method, url, body string, out any) int {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
@@ -31,8 +31,13 @@ func call(t *testing.T, method, url, body string, out any) int {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, answerType(resp.StatusCode)) {
 		t.Fatalf("%s %s: %s, Content-Type %q: %s", method, url, resp.Status, ct, raw)
+	}
+	if code := resp.StatusCode; code >= 400 {
+		if msg := notAProblem(code, resp.Header.Get("Content-Type"), raw); msg != "" {
+			t.Errorf("%s %s: %d: %s", method, url, code, msg)
+		}
 	}
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {

@@ -34,34 +34,36 @@ var dashboardFile = filepath.Join("..", "..", "charts", "event-driven-bayes", "f
 // dashboard query naming anything else plots nothing, so the structural
 // test refuses it before Prometheus is even started.
 var exportedMetrics = map[string]bool{
-	"edb_api_http_requests_total":            false,
-	"edb_api_http_request_duration_seconds":  true,
-	"edb_api_events_published_total":         false,
-	"edb_api_publish_failures_total":         false,
-	"edb_api_publish_duration_seconds":       true,
-	"edb_bayes_events_consumed_total":        false,
-	"edb_bayes_events_applied_total":         false,
-	"edb_bayes_events_skipped_total":         false,
-	"edb_bayes_events_dead_lettered_total":   false,
-	"edb_bayes_events_claimed_total":         false,
-	"edb_bayes_consume_batch_size":           true,
-	"edb_bayes_event_latency_seconds":        true,
-	"edb_bayes_commit_duration_seconds":      true,
-	"edb_bayes_consumer_group_lag":           false,
-	"edb_bayes_consumer_group_pending":       false,
-	"edb_bayes_dead_letter_stream_length":    false,
-	"edb_bayes_redis_up":                     false,
-	"edb_bayes_model_observations":           false,
-	"edb_bayes_model_water":                  false,
-	"edb_bayes_model_posterior_mean":         false,
-	"edb_bayes_model_posterior_sd":           false,
-	"edb_bayes_model_posterior_map":          false,
-	"edb_bayes_model_hpdi_low":               false,
-	"edb_bayes_model_hpdi_high":              false,
-	"edb_bayes_models":                       false,
-	"edb_bayes_models_not_exported":          false,
-	"edb_bayes_plot_renders_total":           false,
-	"edb_bayes_plot_render_duration_seconds": true,
+	"edb_api_http_requests_total":             false,
+	"edb_api_http_request_duration_seconds":   true,
+	"edb_api_events_published_total":          false,
+	"edb_api_publish_failures_total":          false,
+	"edb_api_publish_duration_seconds":        true,
+	"edb_bayes_http_requests_total":           false,
+	"edb_bayes_http_request_duration_seconds": true,
+	"edb_bayes_events_consumed_total":         false,
+	"edb_bayes_events_applied_total":          false,
+	"edb_bayes_events_skipped_total":          false,
+	"edb_bayes_events_dead_lettered_total":    false,
+	"edb_bayes_events_claimed_total":          false,
+	"edb_bayes_consume_batch_size":            true,
+	"edb_bayes_event_latency_seconds":         true,
+	"edb_bayes_commit_duration_seconds":       true,
+	"edb_bayes_consumer_group_lag":            false,
+	"edb_bayes_consumer_group_pending":        false,
+	"edb_bayes_dead_letter_stream_length":     false,
+	"edb_bayes_redis_up":                      false,
+	"edb_bayes_model_observations":            false,
+	"edb_bayes_model_water":                   false,
+	"edb_bayes_model_posterior_mean":          false,
+	"edb_bayes_model_posterior_sd":            false,
+	"edb_bayes_model_posterior_map":           false,
+	"edb_bayes_model_hpdi_low":                false,
+	"edb_bayes_model_hpdi_high":               false,
+	"edb_bayes_models":                        false,
+	"edb_bayes_models_not_exported":           false,
+	"edb_bayes_plot_renders_total":            false,
+	"edb_bayes_plot_render_duration_seconds":  true,
 }
 
 // dashQuery is one PromQL expression of the dashboard and the title of the
@@ -161,7 +163,54 @@ type dashPanel struct {
 		Expr       string          `json:"expr"`
 		Datasource json.RawMessage `json:"datasource"`
 	} `json:"targets"`
-	Panels []dashPanel `json:"panels"` // a collapsed row holds its panels
+	Panels      []dashPanel `json:"panels"` // a collapsed row holds its panels
+	FieldConfig struct {
+		Defaults struct {
+			Unit string `json:"unit"`
+		} `json:"defaults"`
+		Overrides []struct {
+			Properties []struct {
+				ID    string `json:"id"`
+				Value any    `json:"value"`
+			} `json:"properties"`
+		} `json:"overrides"`
+	} `json:"fieldConfig"`
+}
+
+// probabilityMetrics are the gauges whose values are a proportion p or in
+// its units (the sd, the HPDI bounds and width): every panel showing one
+// shows it as probabilityUnit, so 0.7 never reads 0.7 on one panel and 70%
+// on the next.
+var probabilityMetrics = regexp.MustCompile(`\bedb_bayes_model_(posterior_mean|posterior_sd|posterior_map|hpdi_low|hpdi_high)\b`)
+
+const probabilityUnit = "percentunit"
+
+// probabilityUnitErrors returns a line for every panel that plots a
+// probability in a unit other than probabilityUnit, or overrides the unit
+// of some of its series.
+func probabilityUnitErrors(ps []dashPanel) []string {
+	var bad []string
+	for _, p := range ps {
+		bad = append(bad, probabilityUnitErrors(p.Panels)...)
+		plots := false
+		for _, tg := range p.Targets {
+			plots = plots || probabilityMetrics.MatchString(tg.Expr)
+		}
+		if !plots {
+			continue
+		}
+		if u := p.FieldConfig.Defaults.Unit; u != probabilityUnit {
+			bad = append(bad, fmt.Sprintf("panel %q plots a probability in unit %q, want %q", p.Title, u, probabilityUnit))
+		}
+		for _, o := range p.FieldConfig.Overrides {
+			for _, prop := range o.Properties {
+				if prop.ID == "unit" && prop.Value != probabilityUnit {
+					bad = append(bad, fmt.Sprintf("panel %q overrides a unit to %v, want %q", p.Title, prop.Value, probabilityUnit))
+				}
+			}
+		}
+	}
+	return bad
 }
 
 type dashboardDoc struct {
@@ -303,12 +352,39 @@ func TestDashboardStructure(t *testing.T) {
 		}
 	}
 	check(d.Panels)
-	if want := []string{"API", "Pipeline", "Model", "Runtime"}; !slices.Equal(rows, want) {
+	if want := []string{"API", "bayes HTTP", "Pipeline", "Model", "Runtime"}; !slices.Equal(rows, want) {
 		t.Errorf("rows %v, want %v", rows, want)
 	}
 	for name := range exportedMetrics {
 		if !used[name] {
 			t.Errorf("%s is exported but on no panel", name)
+		}
+	}
+	// Probabilities in one unit on every panel; the check itself must catch
+	// a panel that strays.
+	for _, e := range probabilityUnitErrors(d.Panels) {
+		t.Error(e)
+	}
+	var stray []dashPanel
+	if err := json.Unmarshal([]byte(`[{"type":"row","panels":[{"title":"stray","fieldConfig":{"defaults":{"unit":"short"}},
+		"targets":[{"expr":"max(edb_bayes_model_posterior_sd{model=\"$model\"})"}]}]}]`), &stray); err != nil {
+		t.Fatal(err)
+	}
+	if bad := probabilityUnitErrors(stray); len(bad) != 1 || !strings.Contains(bad[0], `"stray"`) {
+		t.Errorf("probabilityUnitErrors missed a probability in unit short: %q", bad)
+	}
+	// A p50, a p99 and an error ratio by route for each service (that they
+	// answer every route is TestDashboardQueriesOnPrometheus' to prove).
+	qs, err := dashQueries(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rs := range []routeService{{name: "api"}, {name: "bayes"}} {
+		byKind := routeQueries(qs, rs)
+		for _, kind := range routeQueryKinds {
+			if len(byKind[kind]) == 0 {
+				t.Errorf("no %s %s query by route in the dashboard", rs.name, kind)
+			}
 		}
 	}
 	if perModelOK("max(edb_bayes_model_posterior_mean)") || !perModelOK(`max(edb_bayes_model_hpdi_high{model="$model"}) - max(edb_bayes_model_hpdi_low{model="$model"})`) {
@@ -615,6 +691,34 @@ func TestDashboardQueriesOnPrometheus(t *testing.T) {
 		checked, failures, err := prom.checkDashboard(ctx, t, bad)
 		if err != nil || checked != 2 || len(failures) != 1 || !strings.Contains(failures[0], `"typo"`) {
 			t.Errorf("checked %d, failures %q, err %v; want 2 checked, 1 failure naming panel \"typo\"", checked, failures, err)
+		}
+	})
+	// Every route template of both services: traffic on each, then the
+	// dashboard's p50, p99 and error ratio by route answer a value for every
+	// one. The routes are this test's list, and the list must hold every
+	// path each service's OpenAPI document describes.
+	t.Run("every route has latency and error series", func(t *testing.T) {
+		raw, err := os.ReadFile(dashboardFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs, err := dashQueries(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rs := range []routeService{apiRoutes(s.api), bayesRoutes(a)} {
+			t.Run(rs.name, func(t *testing.T) {
+				documented, err := openAPIRoutes(rs)
+				if err != nil {
+					t.Errorf("%s: %v; cannot check that every documented route is exercised", rs.name, err)
+				}
+				for _, r := range documented {
+					if !covers(rs.routes(), r) {
+						t.Errorf("%s documents route %s, which this test sends no traffic to: add it to %sRoutes", rs.name, r, rs.name)
+					}
+				}
+				prom.checkRoutesOnDashboard(t, qs, rs)
+			})
 		}
 	})
 	if t.Failed() {

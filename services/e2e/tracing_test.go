@@ -180,6 +180,16 @@ func TestOneTraceFromRequestToModel(t *testing.T) {
 	eventually(t, 20*time.Second, "dead-letter log line with the trace id", func() (bool, string) {
 		return logLineWith(bayes.log, "event dead-lettered", traceID), "not yet"
 	})
+	// Its consumer span failed, and says why in error.type.
+	eventually(t, 20*time.Second, "the dead-lettered entry's consumer span", func() (bool, string) {
+		for _, s := range rec.all() {
+			if s.Kind == tracepb.Span_SPAN_KIND_CONSUMER && s.trace() == traceID {
+				return s.attr("error.type") == "dead_letter" && s.Status.GetCode() == tracepb.Status_STATUS_CODE_ERROR,
+					fmt.Sprintf("error.type %q, status %v", s.attr("error.type"), s.Status)
+			}
+		}
+		return false, "no consumer span in trace " + traceID
+	})
 }
 
 // traceChain checks the span chain of the observation with stream id id.
@@ -206,6 +216,14 @@ func traceChain(spans []span, id string) (bool, string) {
 	if producer.service != "edb-api" {
 		return false, "producer span from " + producer.service
 	}
+	// The OpenTelemetry messaging conventions: "<operation> <destination>"
+	// and their attributes.
+	if producer.Name != "send update_model" {
+		return false, "producer span named " + producer.Name
+	}
+	if msg := conventions(producer, map[string]string{"messaging.operation.name": "send", "messaging.operation.type": "send"}); msg != "" {
+		return false, "producer span: " + msg
+	}
 	server, ok := byID[producer.parent()]
 	if !ok || server.Kind != tracepb.Span_SPAN_KIND_SERVER || server.service != "edb-api" || server.trace() != producer.trace() {
 		return false, "producer's parent is not the api's server span"
@@ -231,6 +249,13 @@ func traceChain(spans []span, id string) (bool, string) {
 	if consumer.service != "edb-bayes" || consumer.parent() != producer.id() || consumer.trace() != producer.trace() {
 		return false, fmt.Sprintf("consumer span (service %s) is not a child of the producer span", consumer.service)
 	}
+	if consumer.Name != "process update_model" {
+		return false, "consumer span named " + consumer.Name
+	}
+	if msg := conventions(consumer, map[string]string{"messaging.operation.name": "process", "messaging.operation.type": "process",
+		"messaging.consumer.group.name": "bayes"}); msg != "" {
+		return false, "consumer span: " + msg
+	}
 	children := map[string]bool{}
 	for _, s := range spans {
 		if s.parent() == consumer.id() && s.trace() == consumer.trace() {
@@ -244,6 +269,21 @@ func traceChain(spans []span, id string) (bool, string) {
 		return false, "consumer outcome " + consumer.attr("edb.outcome")
 	}
 	return true, fmt.Sprintf("trace %s: %s → %s → %s → {model.apply, state.save}", producer.trace(), server.Name, producer.Name, consumer.Name)
+}
+
+// conventions is what s lacks of the messaging conventions' attributes for
+// the default stream and of want, or "" when it has them all.
+func conventions(s span, want map[string]string) string {
+	for k, v := range map[string]string{"messaging.system": "redis", "messaging.destination.name": "update_model"} {
+		want[k] = v
+	}
+	var missing []string
+	for k, v := range want {
+		if got := s.attr(k); got != v {
+			missing = append(missing, fmt.Sprintf("%s=%q (want %q)", k, got, v))
+		}
+	}
+	return strings.Join(missing, ", ")
 }
 
 // logLineWith reports whether the JSON log at path has a line with msg and
