@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/httpmetrics"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/problem"
 )
 
@@ -23,7 +24,7 @@ type RequestMetrics interface {
 
 // UnmatchedRoute labels requests no route matched (the api's label too),
 // so a scanner probing random paths cannot create a series per path.
-const UnmatchedRoute = "unmatched"
+const UnmatchedRoute = httpmetrics.Unmatched
 
 // noRoute is the catch-all pattern: every request no other route takes.
 const noRoute = "/"
@@ -57,7 +58,7 @@ func middleware(mux http.Handler, m RequestMetrics) http.Handler {
 		if !aw.streamAt.IsZero() {
 			took = aw.streamAt.Sub(start)
 		}
-		m.Observe(routeLabel(r.Pattern), methodLabel(r.Method), code, took)
+		m.Observe(routeLabel(r.Pattern), httpmetrics.Method(r.Method), code, took)
 	})
 }
 
@@ -71,32 +72,6 @@ func routeLabel(pattern string) string {
 		return UnmatchedRoute
 	}
 	return pattern[i:]
-}
-
-// methodLabel is method as one of a fixed set of constants: any other
-// method is "other", so no client can make up a series.
-func methodLabel(method string) string {
-	switch method {
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodPatch:
-		return http.MethodPatch
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
-	case http.MethodConnect:
-		return http.MethodConnect
-	case http.MethodTrace:
-		return http.MethodTrace
-	}
-	return "other"
 }
 
 // answer is the ResponseWriter handlers get: it notes the status and when
