@@ -28,9 +28,7 @@ func TestBrowserBatchAndPredictive(t *testing.T) {
 	mustCall(t, http.MethodPost, api.url("/models/default/observations"), `{"w":6,"l":3}`, http.StatusCreated)
 	waitForN(t, bayes, 9)
 
-	ctx := newBrowser(t, chrome)
-	console := watchConsole(t, ctx)
-	b := &browserRun{t: t, ctx: ctx, diagnose: func() string { return console.String() + diagnose() }}
+	b, console := openBrowser(t, chrome, diagnose)
 
 	b.do(chromedp.EmulateViewport(1100, 900), chromedp.Navigate(bayes.url("/?model=default")))
 	b.until(`document.getElementById("plot").dataset.n === "9" && document.getElementById("pred-plot").dataset.n === "9"`,

@@ -37,9 +37,7 @@ func TestBrowserCompareView(t *testing.T) {
 	waitModel(t, bayes, "var", 100)
 	waitModel(t, bayes, "third", 50)
 
-	ctx := newBrowser(t, chrome)
-	console := watchConsole(t, ctx)
-	b := &browserRun{t: t, ctx: ctx, diagnose: func() string { return console.String() + diagnose() }}
+	b, console := openBrowser(t, chrome, diagnose)
 
 	b.do(chromedp.EmulateViewport(1100, 900), chromedp.Navigate(bayes.url("/?model=ctl")))
 	b.until(`["ctl", "var", "third"].every((n) => document.getElementById("compare-pick-" + n))`,

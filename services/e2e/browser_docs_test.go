@@ -29,9 +29,7 @@ func TestBrowserDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx := newBrowser(t, chrome)
-	console := watchConsole(t, ctx)
-	b := &browserRun{t: t, ctx: ctx, diagnose: func() string { return console.String() + diagnose() }}
+	b, console := openBrowser(t, chrome, diagnose)
 	b.do(chromedp.EmulateViewport(1200, 900))
 
 	for _, svc := range []struct {

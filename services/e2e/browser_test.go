@@ -29,9 +29,7 @@ func TestBrowserLivePage(t *testing.T) {
 	mustCall(t, http.MethodPost, api.url("/models/default/observations"), `{"w":6,"l":3}`, http.StatusCreated)
 	waitForN(t, bayes, 9)
 
-	ctx := newBrowser(t, chrome)
-	console := watchConsole(t, ctx)
-	b := &browserRun{t: t, ctx: ctx, diagnose: func() string { return console.String() + diagnose() }}
+	b, console := openBrowser(t, chrome, diagnose)
 
 	b.do(chromedp.EmulateViewport(1100, 900), chromedp.Navigate(bayes.url("/?model=default")))
 	b.until(`document.getElementById("plot").dataset.n === "9"`, "the page shows the model with n = 9")
@@ -163,6 +161,15 @@ func checkCORS(t *testing.T, api *proc, origin string) {
 		t.Fatalf("the api does not allow the page's origin %s (CORS_ALLOW_ORIGINS): preflight %s, Access-Control-Allow-Origin %q",
 			origin, resp.Status, allowed)
 	}
+}
+
+// openBrowser starts a headless chromium for the test (newBrowser) with its
+// console watched; the run's failures print the console and diagnose.
+func openBrowser(t *testing.T, exe string, diagnose func() string) (*browserRun, *consoleLog) {
+	t.Helper()
+	ctx := newBrowser(t, exe)
+	console := watchConsole(t, ctx)
+	return &browserRun{t: t, ctx: ctx, diagnose: func() string { return console.String() + diagnose() }}, console
 }
 
 // newBrowser starts a headless chromium for the test and returns the
