@@ -50,8 +50,8 @@ type AllocationView struct {
 // uplift. Reading and computing are apart so that a live feed can read
 // cheaply and compute only when a model changed.
 func (h *Models) Compare(stored []StoredModel, prob float64) (CompareView, error) {
-	if !(prob > 0 && prob < 1) {
-		return CompareView{}, apperr.New(apperr.IncorrectInput, "prob=%v: want a number between 0 and 1, e.g. ?prob=0.89", prob)
+	if err := checkProb(prob); err != nil {
+		return CompareView{}, err
 	}
 	arms, dists, err := h.arms(stored)
 	if err != nil {
