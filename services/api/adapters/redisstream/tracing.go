@@ -18,10 +18,6 @@ import (
 // tracerName is the instrumentation scope of the producer spans.
 const tracerName = "github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
 
-// messagingRedis is messaging.system for Redis streams, which the semantic
-// conventions do not list.
-var messagingRedis = semconv.MessagingSystemKey.String("redis")
-
 // startSpan starts the producer span of o's publish, named and described as
 // the OpenTelemetry messaging conventions say ("send <stream>"), and writes
 // its context into o's traceparent/tracestate fields: the span is the
@@ -29,7 +25,7 @@ var messagingRedis = semconv.MessagingSystemKey.String("redis")
 func (p *Publisher) startSpan(ctx context.Context, o *events.Event) (context.Context, trace.Span) {
 	ctx, span := p.tracer.Start(ctx, "send "+p.stream, trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
-			messagingRedis,
+			telemetry.MessagingRedis,
 			semconv.MessagingOperationName("send"),
 			semconv.MessagingOperationTypeSend,
 			semconv.MessagingDestinationName(p.stream),

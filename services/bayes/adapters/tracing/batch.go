@@ -45,10 +45,6 @@ type batches struct {
 	tracer        trace.Tracer
 }
 
-// messagingRedis is messaging.system for Redis streams, which the semantic
-// conventions do not list.
-var messagingRedis = semconv.MessagingSystemKey.String("redis")
-
 // deadLetter is the error.type of a dead-lettered entry.
 var deadLetter = semconv.ErrorTypeKey.String("dead_letter")
 
@@ -74,7 +70,7 @@ func (b batches) Handle(ctx context.Context, batch []command.Entry) (command.Res
 		per[i], process[i] = b.tracer.Start(parent, "process "+b.stream,
 			trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithAttributes(
-				messagingRedis,
+				telemetry.MessagingRedis,
 				semconv.MessagingOperationName("process"),
 				semconv.MessagingOperationTypeProcess,
 				semconv.MessagingDestinationName(b.stream),
