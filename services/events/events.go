@@ -40,11 +40,20 @@ const (
 )
 
 // Event kinds. An entry without a kind field is an observation, so the
-// original contract (XADD update_model * trial w) still holds.
+// original contract (XADD update_model * trial w) still holds. A delete
+// removes a model (its counts, its spec, its name); a reset sets its counts
+// to zero and keeps its spec. Both carry only the model's name, and travel
+// through the stream like every other change, so they apply once, in stream
+// order with the observations around them.
 const (
 	KindObserve = "observe"
 	KindDefine  = "define"
+	KindDelete  = "delete"
+	KindReset   = "reset"
 )
+
+// kindRule lists the kinds for the messages that refuse another.
+const kindRule = `"observe", "define", "delete" or "reset"`
 
 // MaxCount bounds each count of a batch event, so no sum of counts can
 // overflow whatever arrives.
@@ -63,9 +72,11 @@ const (
 )
 
 // Event is one stream entry: an observation (Kind KindObserve) of one trial
-// or of a batch of counts, or the definition of a model (Kind KindDefine).
+// or of a batch of counts, the definition of a model (Kind KindDefine), or
+// the deletion or reset of a model (KindDelete, KindReset).
 type Event struct {
-	// Kind is KindObserve or KindDefine; Decode never leaves it empty.
+	// Kind is KindObserve, KindDefine, KindDelete or KindReset; Decode never
+	// leaves it empty.
 	Kind string
 	// Model names the model the event is for; Decode never leaves it empty
 	// (DefaultModel when the entry does not say).
@@ -128,8 +139,9 @@ func malformed(code, format string, args ...any) error {
 // DefaultModel, so an event of the default model is the original's entry.
 func (o Event) Fields() []string {
 	f := make([]string, 0, 12)
-	if o.Kind == KindDefine {
-		f = append(f, FieldKind, KindDefine)
+	switch o.Kind {
+	case KindDefine, KindDelete, KindReset:
+		f = append(f, FieldKind, o.Kind)
 	}
 	if o.Model != "" && o.Model != DefaultModel {
 		f = append(f, FieldModel, o.Model)
@@ -137,6 +149,7 @@ func (o Event) Fields() []string {
 	switch {
 	case o.Kind == KindDefine:
 		f = append(f, FieldPrior, o.Spec.Prior, FieldGridPoints, strconv.Itoa(o.Spec.GridPoints))
+	case o.Kind == KindDelete || o.Kind == KindReset:
 	case o.Trial != "":
 		f = append(f, FieldTrial, o.Trial)
 	default:
@@ -181,10 +194,10 @@ func Decode(values map[string]any) (Event, error) {
 	switch {
 	case !ok || kind == KindObserve:
 		o.Kind = KindObserve
-	case kind == KindDefine:
-		o.Kind = KindDefine
+	case kind == KindDefine || kind == KindDelete || kind == KindReset:
+		o.Kind = kind
 	default:
-		return o, malformed(CodeInvalidKind, "kind %q is neither %q nor %q", clip.String(kind, clip.Field), KindObserve, KindDefine)
+		return o, malformed(CodeInvalidKind, "kind %q is not %s", clip.String(kind, clip.Field), kindRule)
 	}
 	name, ok, err := str(values, FieldModel)
 	if err != nil {
@@ -196,12 +209,20 @@ func Decode(values map[string]any) (Event, error) {
 		return o, malformed(CodeInvalidModel, "model %q is not a name: %s", clip.String(name, clip.Field), ModelNameRule)
 	}
 	o.Model = name
-	if o.Kind == KindDefine {
+	switch o.Kind {
+	case KindDefine:
 		if err := decodeSpec(values, &o); err != nil {
 			return o, err
 		}
-	} else if err := decodeObservation(values, &o); err != nil {
-		return o, err
+	case KindDelete:
+		if name == DefaultModel {
+			return o, malformed(CodeInvalidModel, "the %q model can be reset, not deleted", DefaultModel)
+		}
+	case KindReset:
+	default:
+		if err := decodeObservation(values, &o); err != nil {
+			return o, err
+		}
 	}
 
 	if ts, ok, err := str(values, FieldTimestamp); err != nil {
@@ -327,9 +348,16 @@ func (o Event) Validate() error {
 			return malformed(CodeInvalidSpec, "%s", err.Error())
 		}
 		return nil
+	case KindDelete:
+		if o.ModelName() == DefaultModel {
+			return malformed(CodeInvalidModel, "the %q model can be reset, not deleted", DefaultModel)
+		}
+		return nil
+	case KindReset:
+		return nil
 	case KindObserve, "":
 	default:
-		return malformed(CodeInvalidKind, "kind %q is neither %q nor %q", clip.String(o.Kind, clip.Field), KindObserve, KindDefine)
+		return malformed(CodeInvalidKind, "kind %q is not %s", clip.String(o.Kind, clip.Field), kindRule)
 	}
 	if o.Trial != "" {
 		if o.W != 0 || o.L != 0 {

@@ -160,7 +160,9 @@ func TestNamedModelsAndCounts(t *testing.T) {
 		"negative":         {map[string]any{"w": "-1", "l": "5"}, events.CodeInvalidCounts},
 		"over the cap":     {map[string]any{"w": "1000000001"}, events.CodeInvalidCounts},
 		"fraction":         {map[string]any{"w": "1.5"}, events.CodeInvalidCounts},
-		"unknown kind":     {map[string]any{"kind": "delete", "trial": "w"}, events.CodeInvalidKind},
+		"unknown kind":     {map[string]any{"kind": "destroy", "trial": "w"}, events.CodeInvalidKind},
+		"delete default":   {map[string]any{"kind": "delete"}, events.CodeInvalidModel},
+		"delete default 2": {map[string]any{"kind": "delete", "model": "default"}, events.CodeInvalidModel},
 		"define no prior":  {map[string]any{"kind": "define", "grid_points": "20"}, events.CodeInvalidSpec},
 		"define no grid":   {map[string]any{"kind": "define", "prior": "uniform"}, events.CodeInvalidSpec},
 		"define bad grid":  {map[string]any{"kind": "define", "prior": "uniform", "grid_points": "2"}, events.CodeInvalidSpec},
@@ -223,5 +225,36 @@ func BenchmarkDecode(b *testing.B) {
 		if _, err := events.Decode(v); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestDeleteAndResetEvents(t *testing.T) {
+	for _, ev := range []events.Event{
+		{Kind: events.KindDelete, Model: "ab"},
+		{Kind: events.KindReset, Model: "ab"},
+		{Kind: events.KindReset},
+	} {
+		if err := ev.Validate(); err != nil {
+			t.Fatalf("Validate(%+v) = %v", ev, err)
+		}
+		f := ev.Fields()
+		values := map[string]any{}
+		for i := 0; i < len(f); i += 2 {
+			values[f[i]] = f[i+1]
+		}
+		if values["kind"] != ev.Kind || len(values) != 1+map[bool]int{true: 1}[ev.Model != ""] {
+			t.Fatalf("Fields(%+v) = %v", ev, f)
+		}
+		back, err := events.Decode(values)
+		if err != nil || back.Kind != ev.Kind || back.Model != ev.ModelName() {
+			t.Fatalf("Decode(%v) = %+v, %v", values, back, err)
+		}
+	}
+	// Fields a delete or reset does not use are ignored, like any unknown field.
+	if ev, err := events.Decode(map[string]any{"kind": "reset", "model": "x", "trial": "w"}); err != nil || ev.Kind != events.KindReset || ev.Trial != "" {
+		t.Fatalf("reset with a trial = %+v, %v", ev, err)
+	}
+	if err := (events.Event{Kind: events.KindDelete}).Validate(); err == nil {
+		t.Fatal("deleting the default model validated")
 	}
 }

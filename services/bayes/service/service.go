@@ -102,7 +102,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// restart even if no event arrives.
 	if stored, _, err := application.Queries.Models.Stored(ctx, -1); err == nil {
 		for _, sm := range stored {
-			plotter.Notify(sm.Name, sm.Counts, sm.Spec)
+			plotter.Notify(command.ModelState{Name: sm.Name, Counts: sm.Counts, Spec: sm.Spec, Epoch: sm.Epoch})
 		}
 	}
 

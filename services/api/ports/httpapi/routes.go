@@ -29,7 +29,21 @@ type route struct {
 	// the service as it is, not as throttled. Only a static path can be
 	// unlimited, and only as written, so no variant of it passes for free.
 	unlimited bool
+	// scope is what a token must grant to use a writing route when API
+	// tokens are on (auth.go); empty for the routes anyone may read.
+	scope Scope
 }
+
+// Scope is a permission an API token grants.
+type Scope string
+
+// The scopes: observe records observations, define defines models, admin
+// deletes and resets them.
+const (
+	ScopeObserve Scope = "observe"
+	ScopeDefine  Scope = "define"
+	ScopeAdmin   Scope = "admin"
+)
 
 // routes is the api's route table; metrics, when not nil, serves
 // GET /metrics. The OpenAPI document and its docs page come last
@@ -44,9 +58,11 @@ func (s server) routes(metrics http.Handler) routeTable {
 		route{methods: getHead, path: "/healthz", handler: s.healthz, unlimited: true},
 		route{methods: getHead, path: "/readyz", handler: s.readyz, unlimited: true},
 		// No HEAD: a HEAD from a link checker must not record an observation.
-		route{methods: []string{fiber.MethodGet, fiber.MethodPost}, path: "/update_model/:trial", handler: s.recordObservation, traced: true},
-		route{methods: []string{fiber.MethodPost}, path: "/models/:name/observations", handler: s.recordObservations, traced: true},
-		route{methods: []string{fiber.MethodPut}, path: "/models/:name", handler: s.defineModel, traced: true},
+		route{methods: []string{fiber.MethodGet, fiber.MethodPost}, path: "/update_model/:trial", handler: s.recordObservation, traced: true, scope: ScopeObserve},
+		route{methods: []string{fiber.MethodPost}, path: "/models/:name/observations", handler: s.recordObservations, traced: true, scope: ScopeObserve},
+		route{methods: []string{fiber.MethodPut}, path: "/models/:name", handler: s.defineModel, traced: true, scope: ScopeDefine},
+		route{methods: []string{fiber.MethodDelete}, path: "/models/:name", handler: s.deleteModel, traced: true, scope: ScopeAdmin},
+		route{methods: []string{fiber.MethodPost}, path: "/models/:name/reset", handler: s.resetModel, traced: true, scope: ScopeAdmin},
 	)
 	return newRouteTable(append(rs, docsRoutes()...))
 }

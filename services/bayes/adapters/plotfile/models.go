@@ -1,6 +1,8 @@
 package plotfile
 
 import (
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+
 	"context"
 	"errors"
 	"fmt"
@@ -69,7 +71,11 @@ func (m *Models) DirFor(name string) string {
 }
 
 // Notify records a model's new state to draw; it never waits for a draw.
-func (m *Models) Notify(name string, c model.Counts, spec events.ModelSpec) {
+func (m *Models) Notify(st command.ModelState) {
+	if st.Deleted {
+		return // TODO(issue 12): remove the model's folder
+	}
+	name, c, spec := st.Name, st.Counts, st.Spec
 	if !events.ValidModelName(name) { // names come from Redis; never a path
 		return
 	}

@@ -1,6 +1,8 @@
 package plotfile_test
 
 import (
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+
 	"context"
 	"os"
 	"path/filepath"
@@ -25,18 +27,18 @@ func TestModelsDrawEachModelIntoItsFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Notify("default", model.Counts{W: 1, N: 2}, events.ModelSpec{}) // before Run: waits for it
+	m.Notify(command.ModelState{Name: "default", Counts: model.Counts{W: 1, N: 2}, Spec: events.ModelSpec{}}) // before Run: waits for it
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	m.Notify("ab", model.Counts{W: 3, N: 4}, events.ModelSpec{Prior: "beta:2,2", GridPoints: 50})
-	m.Notify("../escape", model.Counts{W: 1, N: 1}, events.ModelSpec{}) // never a path
+	m.Notify(command.ModelState{Name: "ab", Counts: model.Counts{W: 3, N: 4}, Spec: events.ModelSpec{Prior: "beta:2,2", GridPoints: 50}})
+	m.Notify(command.ModelState{Name: "../escape", Counts: model.Counts{W: 1, N: 1}, Spec: events.ModelSpec{}}) // never a path
 	waitFor(t, "both models drawn", func() bool {
 		_, e1 := os.Stat(filepath.Join(dir, "n_2_w_1.png"))
 		_, e2 := os.Stat(filepath.Join(dir, "ab", "n_4_w_3.png"))
 		return e1 == nil && e2 == nil
 	})
-	m.Notify("ab", model.Counts{W: 4, N: 5}, events.ModelSpec{Prior: "beta:2,2", GridPoints: 50})
+	m.Notify(command.ModelState{Name: "ab", Counts: model.Counts{W: 4, N: 5}, Spec: events.ModelSpec{Prior: "beta:2,2", GridPoints: 50}})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

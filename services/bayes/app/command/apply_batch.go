@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
-	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
 // Ledger acknowledges entries and applies their effect in one atomic step,
@@ -19,9 +17,9 @@ type Ledger interface {
 }
 
 // StateListener hears about every new state of a model, e.g. to redraw its
-// plots. It must not block.
+// plots, and about its deletion (st.Deleted). It must not block.
 type StateListener interface {
-	Notify(name string, c model.Counts, spec events.ModelSpec)
+	Notify(st ModelState)
 }
 
 // ApplyBatchHandler commits a batch of decoded entries and tells the
@@ -62,7 +60,7 @@ func (h *ApplyBatchHandler) Handle(ctx context.Context, batch []Entry) (Result, 
 	}
 	if res.Applied > 0 {
 		for _, st := range res.States {
-			h.listener.Notify(st.Name, st.Counts, st.Spec)
+			h.listener.Notify(st)
 		}
 	}
 	return res, nil

@@ -48,7 +48,7 @@ func (f *fakeLedger) Commit(_ context.Context, batch []command.Entry) (command.R
 
 type recorder struct{ seen []model.Counts }
 
-func (r *recorder) Notify(_ string, c model.Counts, _ events.ModelSpec) { r.seen = append(r.seen, c) }
+func (r *recorder) Notify(st command.ModelState) { r.seen = append(r.seen, st.Counts) }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 

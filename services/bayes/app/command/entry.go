@@ -17,6 +17,8 @@ const (
 	Observe EntryKind = iota + 1 // count an observation
 	Define                       // create a model with a spec
 	Reject                       // dead-letter: the entry cannot be applied
+	Delete                       // remove a model: counts, spec and name
+	Reset                        // set a model's counts to zero, keep its spec
 )
 
 // Entry is one stream entry as the stream adapter decoded it before the
@@ -27,7 +29,7 @@ const (
 type Entry struct {
 	ID    string
 	Kind  EntryKind
-	Model string // Observe and Define: the model it is for
+	Model string // every kind but Reject: the model it is for
 
 	Observation model.Observation // Observe
 	Spec        events.ModelSpec  // Define
@@ -55,6 +57,9 @@ const (
 	// CodeModelConflict: a definition of a model that exists with another
 	// spec; the commit finds it out, not the decoder.
 	CodeModelConflict = "model_conflict"
+	// CodeModelLimit: the entry would have created a model beyond the
+	// configured number of models (MAX_MODELS); the commit finds it out.
+	CodeModelLimit = "model_limit"
 )
 
 // Status is what a commit did with one entry. Its values are the letters
@@ -94,6 +99,18 @@ type ModelState struct {
 	Name   string
 	Counts model.Counts
 	Spec   events.ModelSpec
+	// Epoch grows with every reset of the model and with its re-creation
+	// after a deletion (0 for a model never reset). States of a model are
+	// ordered by (Epoch, Counts.N): within an epoch counts only grow.
+	Epoch int64
+	// Deleted: the batch left the model deleted (Counts and Spec are zero).
+	Deleted bool
+}
+
+// Newer reports whether s is a later state of the same model than o:
+// a later epoch, or the same epoch with more trials.
+func (s ModelState) Newer(o ModelState) bool {
+	return s.Epoch > o.Epoch || (s.Epoch == o.Epoch && s.Counts.N > o.Counts.N)
 }
 
 // Result is what committing a batch did: one outcome per entry, in the

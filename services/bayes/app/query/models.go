@@ -22,6 +22,9 @@ type StoredModel struct {
 	Spec events.ModelSpec
 	// Exists says whether the model was ever created (defined or observed).
 	Exists bool
+	// Epoch grows with each reset of the model and its re-creation after a
+	// deletion (command.ModelState.Epoch); 0 for a model never reset.
+	Epoch int64
 }
 
 // ModelStore reads models from where the consumer keeps them.

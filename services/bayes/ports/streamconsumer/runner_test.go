@@ -20,7 +20,7 @@ import (
 
 type nobody struct{}
 
-func (nobody) Notify(string, model.Counts, events.ModelSpec) {}
+func (nobody) Notify(command.ModelState) {}
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
