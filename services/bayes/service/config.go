@@ -62,6 +62,10 @@ type Config struct {
 	Prior      model.Prior
 	// DefaultSpec is PRIOR and GRID_POINTS as that model's spec.
 	DefaultSpec events.ModelSpec
+	// MaxModels caps the number of models (MAX_MODELS, 0: no cap): an entry
+	// that would create one more is dead-lettered (model_limit). The api
+	// refuses such requests first; this catches api replicas racing.
+	MaxModels int
 	// ModelMetricsLimit is how many models export per-model metrics
 	// (MODEL_METRICS_LIMIT), so many models cannot flood Prometheus.
 	ModelMetricsLimit int
@@ -71,6 +75,12 @@ type Config struct {
 	// LivePoll is how often a live feed looks for a changed model
 	// (LIVE_POLL_INTERVAL).
 	LivePoll time.Duration
+	// LiveMaxStreams caps the live feeds open at once, over every feed route
+	// (LIVE_MAX_STREAMS, 1 or more: a feed beyond it is refused with 503 and
+	// Retry-After, so pages cannot exhaust a replica's goroutines and
+	// connections). There is no "off": a replica that must serve no feed
+	// is not what this is for, and 0 as "no cap" would remove the bound.
+	LiveMaxStreams int
 	// LogLevel is debug, info, warn or error (LOG_LEVEL).
 	LogLevel string
 	// ShutdownTimeout bounds the shutdown after SIGTERM: half for the HTTP
@@ -99,8 +109,10 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		GraphsInterval:    r.Duration("GRAPHS_MIN_INTERVAL", 500*time.Millisecond, 0, time.Minute),
 		GridPoints:        r.Int("GRID_POINTS", 120, events.MinGridPoints, events.MaxGridPoints),
 		ModelMetricsLimit: r.Int("MODEL_METRICS_LIMIT", 20, 0, 1000),
+		MaxModels:         r.Int("MAX_MODELS", 10_000, 0, 10_000_000),
 		APIPublicURL:      r.String("API_PUBLIC_URL", "http://localhost:8000"),
 		LivePoll:          r.Duration("LIVE_POLL_INTERVAL", 250*time.Millisecond, 10*time.Millisecond, time.Minute),
+		LiveMaxStreams:    r.Int("LIVE_MAX_STREAMS", 1000, 1, 1_000_000),
 		LogLevel:          r.OneOf("LOG_LEVEL", "info", logging.Levels...),
 		ShutdownTimeout:   r.Duration("SHUTDOWN_TIMEOUT", 10*time.Second, time.Second, 10*time.Minute),
 	}

@@ -15,7 +15,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Port != 8001 || c.BatchSize != 1000 || c.Stream != "update_model" || c.Channel != "update_model" || c.GraphsDir != "graphs" ||
-		c.GraphsKeep != 500 || c.GraphsInterval != 500*time.Millisecond || c.GridPoints != 120 || c.Prior.String() != "step:0.1" || c.ConsumerName != "pod-0" ||
+		c.GraphsKeep != 500 || c.MaxModels != 10_000 || c.GraphsInterval != 500*time.Millisecond || c.GridPoints != 120 || c.Prior.String() != "step:0.1" || c.ConsumerName != "pod-0" ||
 		c.Redis.Addr != "localhost:6379" || c.ShutdownTimeout != 10*time.Second || c.ClaimMinIdle != 30*time.Second {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -27,6 +27,7 @@ func TestEveryVariable(t *testing.T) {
 		"CONSUMER_NAME": "b-1", "BATCH_SIZE": "64", "CLAIM_MIN_IDLE": "2s", "CLAIM_INTERVAL": "1s",
 		"TRIM_INTERVAL": "0s", "STALE_CONSUMER_AFTER": "10m", "GRAPHS_DIR": "/g", "GRAPHS_KEEP": "0", "GRAPHS_MIN_INTERVAL": "2s",
 		"GRID_POINTS": "200", "PRIOR": "beta:2,2", "LOG_LEVEL": "debug", "SHUTDOWN_TIMEOUT": "5s",
+		"MAX_MODELS": "0",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func TestEveryVariable(t *testing.T) {
 	if c.Port != 9001 || c.Redis.Addr != "r:6380" || c.Redis.DB != 1 || c.Stream != "s" || c.Channel != "ch" ||
 		c.ConsumerName != "b-1" || c.BatchSize != 64 || c.ClaimMinIdle != 2*time.Second || c.ClaimInterval != time.Second ||
 		c.TrimInterval != 0 || c.StaleConsumer != 10*time.Minute || c.GraphsDir != "/g" || c.GraphsKeep != 0 || c.GraphsInterval != 2*time.Second ||
-		c.GridPoints != 200 || c.Prior.String() != "beta:2,2" || c.LogLevel != "debug" || c.ShutdownTimeout != 5*time.Second {
+		c.GridPoints != 200 || c.Prior.String() != "beta:2,2" || c.LogLevel != "debug" || c.ShutdownTimeout != 5*time.Second || c.MaxModels != 0 {
 		t.Fatalf("values: %+v", c)
 	}
 }
@@ -43,7 +44,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 	for env, want := range map[string]string{
 		"PORT=0": "PORT", "GRID_POINTS=two": "GRID_POINTS", "PRIOR=normal:0,1": "PRIOR", "BATCH_SIZE=-1": "BATCH_SIZE",
 		"CLAIM_MIN_IDLE=soon": "CLAIM_MIN_IDLE", "GRAPHS_KEEP=-3": "GRAPHS_KEEP", "REDIS_PORT=x": "REDIS_PORT",
-		"LOG_LEVEL=verbose": "LOG_LEVEL",
+		"LOG_LEVEL=verbose": "LOG_LEVEL", "MAX_MODELS=-1": "MAX_MODELS",
 	} {
 		k, v, _ := strings.Cut(env, "=")
 		_, err := service.LoadConfig(envconf.FromMap(map[string]string{k: v}))

@@ -19,42 +19,72 @@ import (
 // the state once: no processed-id set is needed.
 //
 // The batch comes grouped by model, each model's entries in stream order.
-// A model is created (its spec SET, its name added to the models set) by
-// the first entry applied to it: a definition gives its own spec, an
-// observation the service's default. A definition of a model that exists
-// with another spec is dead-lettered; with the same spec it changes
-// nothing.
+// A model is created (its spec SET, its name added to the models set and
+// to the sorted index) by the first entry applied to it: a definition gives
+// its own spec, an observation the service's default. A definition of a
+// model that exists with another spec is dead-lettered; with the same spec
+// it changes nothing. Creating a model other than the default one when
+// the models set holds max models already (max > 0) dead-letters the entry
+// instead (model_limit): two api replicas can race past the api's own
+// check, this one they cannot.
 //
-// KEYS: stream, dead-letter stream, models set, then per model its state
-// hash and its spec key. ARGV: group, default spec, number of models m,
-// number of dead letters d, then per model: name, entry count, ops (one
-// letter per entry: w, l, c(ounts), d(efine)) followed by each entry's
-// arguments — w/l: id; c: id, w, l; d: id, spec — then d triplets of id,
-// reason, raw fields as JSON. One argument per one-trial entry keeps the
-// work Redis does per event small.
+// A reset sets the counts to zero and gives the model a new epoch (the
+// INCR of the epochs counter); a delete removes the counts, the spec and
+// the name, and increments the counter too, so a model created again later
+// starts at a larger epoch than any state of the one deleted (creation
+// takes a new epoch once the counter exists): states of a model are
+// ordered by (epoch, n). A reset or delete of a model that does
+// not exist changes nothing (the default model always exists).
+//
+// KEYS: stream, dead-letter stream, models set, models index, epochs
+// counter, then per model its state hash and its spec key. ARGV: group,
+// default spec, number of models m, number of dead letters d, max models,
+// then per model: name, entry count, ops (one letter per entry: w, l,
+// c(ounts), d(efine), x (delete), r(eset)) followed by each entry's
+// arguments — w/l/x/r: id; c: id, w, l; d: id, spec — then d quadruplets
+// of id, code, reason, raw fields as JSON. One argument per one-trial
+// entry keeps the work Redis does per event small.
 //
 // Returns {applied, skipped, dead, outcomes, conflicts, then per model:
-// name, w, n, spec}; outcomes has one letter per entry in ARGV order:
-// a(pplied), s(kipped), d(ead); conflicts lists the 1-based ARGV-order
-// positions of definitions dead-lettered as conflicts, comma-separated.
+// name, w, n, spec, epoch, life}; outcomes has one letter per entry in
+// ARGV order: a(pplied), s(kipped), d(ead), m (dead: model limit);
+// conflicts lists the 1-based ARGV-order positions of definitions
+// dead-lettered as conflicts, comma-separated; life is l(ive), x (deleted
+// by the batch) or n (does not exist: nothing to tell anyone).
 var commitScript = redis.NewScript(`
 local group, defspec = ARGV[1], ARGV[2]
-local nm, nd = tonumber(ARGV[3]), tonumber(ARGV[4])
+local nm, nd, maxm = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local out, conflicts, states = {}, {}, {}
 local applied, skipped, dead, o = 0, 0, 0, 0
--- create makes a model: its spec, fixed from now on, and its name listed.
-local function create(pk, name, spec)
+-- create makes a model: its spec, fixed from now on, its name listed, and,
+-- once any model was reset or deleted, a new epoch (a model created again
+-- after its deletion must be later than the deletion). It returns the spec,
+-- or nil when the model limit refuses the model; the caller dead-letters.
+local function create(sk, pk, name, spec)
+  if maxm > 0 and name ~= 'default' and redis.call('SCARD', KEYS[3]) >= maxm then
+    return nil
+  end
   redis.call('SET', pk, spec)
   redis.call('SADD', KEYS[3], name)
+  redis.call('ZADD', KEYS[4], 0, name)
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('HSET', sk, 'e', redis.call('INCR', KEYS[5]))
+  end
   return spec
 end
-local i = 5
+local function refuse(id, name, fields)
+  redis.call('XADD', KEYS[2], '*', 'source_id', id, 'code', 'model_limit',
+    'reason', 'model limit reached: ' .. redis.call('SCARD', KEYS[3]) .. ' models exist (MAX_MODELS=' .. maxm .. '); model "' .. name .. '" was not created',
+    'fields', fields)
+  dead = dead + 1; out[o] = 'm'
+end
+local i = 6
 for m = 1, nm do
   local name, ne, ops = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
   i = i + 3
-  local sk, pk = KEYS[2+2*m], KEYS[3+2*m]
+  local sk, pk = KEYS[4+2*m], KEYS[5+2*m]
   local spec = redis.call('GET', pk)
-  local dw, dn = 0, 0
+  local dw, dn, deleted, delep = 0, 0, false, 0
   for j = 1, ne do
     local op = string.byte(ops, j)
     local id = ARGV[i]
@@ -66,16 +96,40 @@ for m = 1, nm do
       if not acked then
         skipped = skipped + 1; out[o] = 's'
       elseif not spec then
-        spec = create(pk, name, want)
-        applied = applied + 1; out[o] = 'a'
+        spec = create(sk, pk, name, want)
+        if spec then
+          deleted = false
+          applied = applied + 1; out[o] = 'a'
+        else
+          refuse(id, name, cjson.encode({kind = 'define', model = name, spec = want}))
+        end
       elseif spec == want then
         applied = applied + 1; out[o] = 'a'
       else
-        redis.call('XADD', KEYS[2], '*', 'source_id', id,
+        redis.call('XADD', KEYS[2], '*', 'source_id', id, 'code', 'model_conflict',
           'reason', 'model "' .. name .. '" exists with spec ' .. spec .. '; the definition asked for ' .. want,
           'fields', want)
         dead = dead + 1; out[o] = 'd'
         conflicts[#conflicts+1] = tostring(o)
+      end
+    elseif op == 120 or op == 114 then -- x: delete, r: reset
+      i = i + 1
+      if not acked then
+        skipped = skipped + 1; out[o] = 's'
+      else
+        applied = applied + 1; out[o] = 'a'
+        dw, dn = 0, 0
+        if op == 120 then
+          if spec then
+            redis.call('DEL', sk, pk)
+            redis.call('SREM', KEYS[3], name)
+            redis.call('ZREM', KEYS[4], name)
+            delep = redis.call('INCR', KEYS[5])
+            spec, deleted = nil, true
+          end
+        elseif spec or name == 'default' then
+          redis.call('HSET', sk, 'w', 0, 'n', 0, 'e', redis.call('INCR', KEYS[5]))
+        end
       end
     else
       local w, l
@@ -86,38 +140,50 @@ for m = 1, nm do
         if op == 119 then w, l = 1, 0 else w, l = 0, 1 end
         i = i + 1
       end
-      if acked then
-        if not spec then spec = create(pk, name, defspec) end
-        dw, dn = dw + w, dn + w + l
-        applied = applied + 1; out[o] = 'a'
-      else
+      if not acked then
         skipped = skipped + 1; out[o] = 's'
+      else
+        if not spec then
+          spec = create(sk, pk, name, defspec)
+          if spec then deleted = false end
+        end
+        if spec then
+          dw, dn = dw + w, dn + w + l
+          applied = applied + 1; out[o] = 'a'
+        else
+          refuse(id, name, cjson.encode({model = name, w = tostring(w), l = tostring(l)}))
+        end
       end
     end
   end
-  local w, n
+  local w, n, e
   if dn > 0 then
     w = redis.call('HINCRBY', sk, 'w', dw)
     n = redis.call('HINCRBY', sk, 'n', dn)
+    e = redis.call('HGET', sk, 'e')
   else
-    local s = redis.call('HMGET', sk, 'w', 'n')
-    w, n = tonumber(s[1]) or 0, tonumber(s[2]) or 0
+    local s = redis.call('HMGET', sk, 'w', 'n', 'e')
+    w, n, e = tonumber(s[1]) or 0, tonumber(s[2]) or 0, s[3]
   end
+  local life = 'l'
+  if deleted then life, e = 'x', delep elseif not spec and name ~= 'default' then life = 'n' end
   states[#states+1] = name
   states[#states+1] = w
   states[#states+1] = n
   states[#states+1] = spec or ''
+  states[#states+1] = tonumber(e) or 0
+  states[#states+1] = life
 end
 for j = 1, nd do
   local id = ARGV[i]
   o = o + 1
   if redis.call('XACK', KEYS[1], group, id) == 1 then
-    redis.call('XADD', KEYS[2], '*', 'source_id', id, 'reason', ARGV[i+1], 'fields', ARGV[i+2])
+    redis.call('XADD', KEYS[2], '*', 'source_id', id, 'code', ARGV[i+1], 'reason', ARGV[i+2], 'fields', ARGV[i+3])
     dead = dead + 1; out[o] = 'd'
   else
     skipped = skipped + 1; out[o] = 's'
   end
-  i = i + 3
+  i = i + 4
 end
 local r = {applied, skipped, dead, table.concat(out), table.concat(conflicts, ',')}
 for _, v in ipairs(states) do r[#r+1] = v end
@@ -127,15 +193,30 @@ return r
 // Ledger commits batches of entries (command.Ledger) and reads the models
 // they built (query.ModelStore, in models.go).
 type Ledger struct {
-	rdb      redis.UniversalClient
-	keys     Keys
-	defaults string // encoded spec of a model created by an observation
+	rdb       redis.UniversalClient
+	keys      Keys
+	defaults  string // encoded spec of a model created by an observation
+	maxModels int    // 0: no limit
+}
+
+// LedgerOption configures a Ledger.
+type LedgerOption func(*Ledger)
+
+// WithMaxModels caps the number of models (MAX_MODELS): an entry that
+// would create a model beyond it is dead-lettered (model_limit). The
+// default model is never refused. 0, the default, is no cap.
+func WithMaxModels(n int) LedgerOption {
+	return func(l *Ledger) { l.maxModels = max(n, 0) }
 }
 
 // NewLedger returns a ledger over rdb; defaults is the spec a model gets
 // when an observation, not a definition, creates it.
-func NewLedger(rdb redis.UniversalClient, keys Keys, defaults events.ModelSpec) *Ledger {
-	return &Ledger{rdb: rdb, keys: keys, defaults: defaults.Encode()}
+func NewLedger(rdb redis.UniversalClient, keys Keys, defaults events.ModelSpec, opts ...LedgerOption) *Ledger {
+	l := &Ledger{rdb: rdb, keys: keys, defaults: defaults.Encode()}
+	for _, o := range opts {
+		o(l)
+	}
+	return l
 }
 
 // section is one model's part of a batch: indexes into the batch.
@@ -164,10 +245,10 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Entry) (command.Res
 	}
 	// order[k] is the index in batch of the k-th entry the script sees.
 	order := make([]int, 0, len(batch))
-	keys := make([]string, 0, 3+2*len(sections))
-	keys = append(keys, l.keys.Stream, l.keys.DeadLetter, l.keys.Models)
-	args := make([]any, 0, 4+4*len(sections)+len(batch)+3*len(dead))
-	args = append(args, l.keys.Group, l.defaults, len(sections), len(dead))
+	keys := make([]string, 0, 5+2*len(sections))
+	keys = append(keys, l.keys.Stream, l.keys.DeadLetter, l.keys.Models, l.keys.Index, l.keys.Epochs)
+	args := make([]any, 0, 5+3*len(sections)+2*len(batch)+4*len(dead))
+	args = append(args, l.keys.Group, l.defaults, len(sections), len(dead), l.maxModels)
 	ops := make([]byte, 0, len(batch))
 	for _, s := range sections {
 		keys = append(keys, l.keys.State(s.name), l.keys.Spec(s.name))
@@ -186,7 +267,7 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Entry) (command.Res
 				args = append(args, e.ID, e.Spec.Encode())
 			case 'c':
 				args = append(args, e.ID, e.Observation.W, e.Observation.L)
-			default:
+			default: // w, l, x, r
 				args = append(args, e.ID)
 			}
 		}
@@ -195,21 +276,26 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Entry) (command.Res
 	for _, i := range dead {
 		e := batch[i]
 		order = append(order, i)
-		args = append(args, e.ID, e.Rejection.Reason, e.Rejection.Fields)
+		args = append(args, e.ID, e.Rejection.Code, e.Rejection.Reason, e.Rejection.Fields)
 	}
 	v, err := commitScript.Run(ctx, l.rdb, keys, args...).Slice()
 	if err != nil {
 		return command.Result{}, fmt.Errorf("commit script: %w", err)
 	}
-	return decodeCommit(v, batch, order, len(sections))
+	return l.decodeCommit(v, batch, order, len(sections))
 }
 
 // op is the script's letter for an entry that is not rejected: a toss in
-// its one-letter form, a batch of counts, or a definition.
+// its one-letter form, a batch of counts, a definition, a delete or a
+// reset.
 func op(e command.Entry) byte {
 	switch {
 	case e.Kind == command.Define:
 		return 'd'
+	case e.Kind == command.Delete:
+		return 'x'
+	case e.Kind == command.Reset:
+		return 'r'
 	case e.Observation.Trial == model.Water:
 		return 'w'
 	case e.Observation.Trial == model.Land:
@@ -219,9 +305,12 @@ func op(e command.Entry) byte {
 	}
 }
 
-func decodeCommit(v []any, batch []command.Entry, order []int, models int) (command.Result, error) {
-	if len(v) != 5+4*models {
-		return command.Result{}, fmt.Errorf("commit script returned %d values, want %d", len(v), 5+4*models)
+// stateFields is how many values the script returns per model.
+const stateFields = 6
+
+func (l *Ledger) decodeCommit(v []any, batch []command.Entry, order []int, models int) (command.Result, error) {
+	if len(v) != 5+stateFields*models {
+		return command.Result{}, fmt.Errorf("commit script returned %d values, want %d", len(v), 5+stateFields*models)
 	}
 	var n [3]int64
 	for i := range n {
@@ -241,7 +330,11 @@ func decodeCommit(v []any, batch []command.Entry, order []int, models int) (comm
 	}
 	for k, i := range order {
 		o := command.Outcome{Status: command.Status(packed[k])}
-		if o.Status == command.DeadLettered && batch[i].Kind == command.Reject {
+		switch {
+		case packed[k] == 'm':
+			o.Status, o.Code = command.DeadLettered, command.CodeModelLimit
+			o.Reason = fmt.Sprintf("model limit reached (MAX_MODELS=%d); model %q was not created", l.maxModels, batch[i].Model)
+		case o.Status == command.DeadLettered && batch[i].Kind == command.Reject:
 			o.Reason, o.Code = batch[i].Rejection.Reason, batch[i].Rejection.Code
 		}
 		res.Outcomes[i] = o
@@ -259,15 +352,24 @@ func decodeCommit(v []any, batch []command.Entry, order []int, models int) (comm
 		}
 	}
 	for m := range models {
-		f := v[5+4*m : 9+4*m]
+		f := v[5+stateFields*m : 5+stateFields*(m+1)]
 		name, _ := f[0].(string)
 		w, okW := f[1].(int64)
 		nn, okN := f[2].(int64)
 		enc, _ := f[3].(string)
-		if !okW || !okN {
-			return command.Result{}, fmt.Errorf("commit script state of %q: %T %T, want integers", name, f[1], f[2])
+		epoch, okE := f[4].(int64)
+		life, _ := f[5].(string)
+		if !okW || !okN || !okE {
+			return command.Result{}, fmt.Errorf("commit script state of %q: %T %T %T, want integers", name, f[1], f[2], f[4])
 		}
-		st := command.ModelState{Name: name, Counts: model.Counts{W: w, N: nn}}
+		switch life {
+		case "n":
+			continue // never created: refused by the model limit, or only deletes and resets
+		case "x":
+			res.States = append(res.States, command.ModelState{Name: name, Epoch: epoch, Deleted: true})
+			continue
+		}
+		st := command.ModelState{Name: name, Counts: model.Counts{W: w, N: nn}, Epoch: epoch}
 		if enc != "" {
 			spec, err := events.DecodeModelSpec(enc)
 			if err != nil {

@@ -34,6 +34,10 @@ func DecodeEntry(id string, values map[string]any) command.Entry {
 	switch {
 	case ev.Kind == events.KindDefine:
 		e.Kind, e.Spec = command.Define, ev.Spec
+	case ev.Kind == events.KindDelete:
+		e.Kind = command.Delete
+	case ev.Kind == events.KindReset:
+		e.Kind = command.Reset
 	case ev.Trial != "":
 		t, err := model.ParseTrial(ev.Trial)
 		if err != nil { // events.Decode already checked; kept so the domain stays the authority

@@ -14,6 +14,8 @@ type Keys struct {
 	Group      string // the consumer group of every bayes replica
 	DeadLetter string // malformed entries with the reason
 	Models     string // set: the name of every model created
+	Index      string // sorted set, all scores 0: the same names, for paging by name
+	Epochs     string // counter: grows with every reset and deletion (a model's epoch)
 	Lease      string // who forwards pub/sub messages (see pubsubbridge)
 	stream     string
 }
@@ -28,6 +30,8 @@ func KeysFor(stream string) Keys {
 		Group:      GroupName,
 		DeadLetter: stream + ":dead",
 		Models:     stream + ":models",
+		Index:      stream + ":models:index",
+		Epochs:     stream + ":epochs",
 		Lease:      stream + ":pubsub-bridge",
 		stream:     stream,
 	}
