@@ -22,6 +22,7 @@ type Pipeline struct {
 	skipped   prometheus.Counter
 	dead      *prometheus.CounterVec
 	claimed   prometheus.Counter
+	lifecycle *prometheus.CounterVec
 	batchSize prometheus.Histogram
 	latency   prometheus.Histogram
 	commitDur prometheus.Histogram
@@ -30,11 +31,12 @@ type Pipeline struct {
 	// Children resolved once: the label lookup would otherwise hash the
 	// label values for every event on the hot path.
 	appliedW, appliedL prometheus.Counter
+	deleted, reset     prometheus.Counter
 	deadBy             map[string]prometheus.Counter
 }
 
 // deadLetterCodes are every reason code an entry can be dead-lettered with.
-var deadLetterCodes = append(append([]string(nil), events.Codes...), command.CodeNoFields, command.CodeModelConflict)
+var deadLetterCodes = append(append([]string(nil), events.Codes...), command.CodeNoFields, command.CodeModelConflict, command.CodeModelLimit)
 
 // NewPipeline registers the pipeline metrics with reg.
 func NewPipeline(reg prometheus.Registerer) *Pipeline {
@@ -53,12 +55,16 @@ func NewPipeline(reg prometheus.Registerer) *Pipeline {
 		}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edb_bayes_events_dead_lettered_total",
-			Help: "Entries moved to the dead-letter stream (malformed, or a definition of a model that exists with another spec), by reason.",
+			Help: "Entries moved to the dead-letter stream (malformed, a definition of a model that exists with another spec, a model beyond MAX_MODELS), by reason.",
 		}, []string{"reason"}),
 		claimed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edb_bayes_events_claimed_total",
 			Help: "Entries claimed from consumers that held them too long (XAUTOCLAIM).",
 		}),
+		lifecycle: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edb_bayes_model_changes_total",
+			Help: "Deletes and resets applied (a delete or reset of a model that did not exist included), by action.",
+		}, []string{"action"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "edb_bayes_consume_batch_size",
 			Help:    "Entries per committed batch.",
@@ -76,7 +82,9 @@ func NewPipeline(reg prometheus.Registerer) *Pipeline {
 		}),
 		now: time.Now,
 	}
-	reg.MustRegister(p.consumed, p.applied, p.skipped, p.dead, p.claimed, p.batchSize, p.latency, p.commitDur)
+	reg.MustRegister(p.consumed, p.applied, p.skipped, p.dead, p.claimed, p.lifecycle, p.batchSize, p.latency, p.commitDur)
+	p.deleted = p.lifecycle.WithLabelValues("delete")
+	p.reset = p.lifecycle.WithLabelValues("reset")
 	p.appliedW = p.applied.WithLabelValues(model.Water.String())
 	p.appliedL = p.applied.WithLabelValues(model.Land.String())
 	p.deadBy = make(map[string]prometheus.Counter, len(deadLetterCodes))
@@ -112,6 +120,14 @@ func (b batches) Handle(ctx context.Context, batch []command.Entry) (command.Res
 		switch o.Status {
 		case command.Applied:
 			e := batch[i]
+			switch e.Kind {
+			case command.Delete:
+				b.p.deleted.Inc()
+				continue
+			case command.Reset:
+				b.p.reset.Inc()
+				continue
+			}
 			b.p.appliedW.Add(float64(e.Observation.W))
 			b.p.appliedL.Add(float64(e.Observation.L))
 			if ts := e.PublishedAt; !ts.IsZero() {

@@ -31,28 +31,36 @@ func TestBatchesCountsOutcomes(t *testing.T) {
 		{ID: "3", Kind: command.Reject, Rejection: command.Rejection{Code: "invalid_trial"}},
 		{ID: "4", Kind: command.Define, Model: "b"},
 		{ID: "5", Kind: command.Observe, Model: "a", Observation: model.Toss(model.Land)},
+		{ID: "6", Kind: command.Reset, Model: "a", PublishedAt: time.Now()},
+		{ID: "7", Kind: command.Delete, Model: "c"},
+		{ID: "8", Kind: command.Observe, Model: "d", Observation: model.Toss(model.Land)},
 	}
-	res := command.Result{Applied: 2, Skipped: 1, DeadLettered: 2, Outcomes: []command.Outcome{
+	res := command.Result{Applied: 4, Skipped: 1, DeadLettered: 3, Outcomes: []command.Outcome{
 		{Status: command.Applied}, {Status: command.Applied},
 		{Status: command.DeadLettered, Code: "invalid_trial"},
 		{Status: command.DeadLettered, Code: command.CodeModelConflict},
 		{Status: command.Skipped},
+		{Status: command.Applied}, {Status: command.Applied},
+		{Status: command.DeadLettered, Code: command.CodeModelLimit},
 	}}
 	if _, err := p.Batches(fixed{res: res}).Handle(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
 	p.CountClaim(3)
 	for name, want := range map[string]float64{
-		`edb_bayes_events_consumed_total`:                               5,
+		`edb_bayes_events_consumed_total`:                               8,
 		`edb_bayes_events_applied_total{trial="w"}`:                     31,
 		`edb_bayes_events_applied_total{trial="l"}`:                     70,
 		`edb_bayes_events_skipped_total`:                                1,
 		`edb_bayes_events_dead_lettered_total{reason="invalid_trial"}`:  1,
 		`edb_bayes_events_dead_lettered_total{reason="model_conflict"}`: 1,
 		`edb_bayes_events_claimed_total`:                                3,
+		`edb_bayes_events_dead_lettered_total{reason="model_limit"}`:    1,
+		`edb_bayes_model_changes_total{action="delete"}`:                1,
+		`edb_bayes_model_changes_total{action="reset"}`:                 1,
 		`edb_bayes_event_latency_seconds_count`:                         1,
 		`edb_bayes_commit_duration_seconds_count`:                       1,
-		`edb_bayes_consume_batch_size_sum`:                              5,
+		`edb_bayes_consume_batch_size_sum`:                              8,
 	} {
 		if got := value(t, reg, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
@@ -62,8 +70,8 @@ func TestBatchesCountsOutcomes(t *testing.T) {
 	if _, err := p.Batches(fixed{err: errors.New("down")}).Handle(context.Background(), batch); err == nil {
 		t.Fatal("error lost")
 	}
-	if got := value(t, reg, "edb_bayes_events_consumed_total"); got != 5 {
-		t.Errorf("after a failed commit consumed = %v, want 5", got)
+	if got := value(t, reg, "edb_bayes_events_consumed_total"); got != 8 {
+		t.Errorf("after a failed commit consumed = %v, want 8", got)
 	}
 }
 
