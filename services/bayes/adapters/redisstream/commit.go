@@ -36,10 +36,16 @@ import (
 // ordered by (epoch, n). A reset or delete of a model that does
 // not exist changes nothing (the default model always exists).
 //
+// Deletes and resets do not commute with the observations around them,
+// and replicas commit their batches in any order (so does a claim of a
+// dead consumer's entries): the script keeps stream order per model with a
+// barrier, described where it is built below. An entry held back stays
+// pending, and the consumer offers it again with its next batch.
+//
 // KEYS: stream, dead-letter stream, models set, models index, epochs
 // counter, then per model its state hash and its spec key. ARGV: group,
 // default spec, number of models m, number of dead letters d, max models,
-// then per model: name, entry count, ops (one letter per entry: w, l,
+// this consumer's name, the batch's newest id, then per model: name, entry count, ops (one letter per entry: w, l,
 // c(ounts), d(efine), x (delete), r(eset)) followed by each entry's
 // arguments — w/l/x/r: id; c: id, w, l; d: id, spec — then d quadruplets
 // of id, code, reason, raw fields as JSON. One argument per one-trial
@@ -47,15 +53,72 @@ import (
 //
 // Returns {applied, skipped, dead, outcomes, conflicts, then per model:
 // name, w, n, spec, epoch, life}; outcomes has one letter per entry in
-// ARGV order: a(pplied), s(kipped), d(ead), m (dead: model limit);
+// ARGV order: a(pplied), s(kipped), d(ead), m (dead: model limit),
+// w(aiting: held back by the order barrier, still pending);
 // conflicts lists the 1-based ARGV-order positions of definitions
 // dead-lettered as conflicts, comma-separated; life is l(ive), x (deleted
 // by the batch) or n (does not exist: nothing to tell anyone).
 var commitScript = redis.NewScript(`
 local group, defspec = ARGV[1], ARGV[2]
 local nm, nd, maxm = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local me, maxid = ARGV[6], ARGV[7]
 local out, conflicts, states = {}, {}, {}
 local applied, skipped, dead, o = 0, 0, 0, 0
+-- adv is how many arguments an entry of op takes, its id included.
+local function adv(op)
+  if op == 100 then return 2 elseif op == 99 then return 3 end
+  return 1
+end
+local function older(a, b) -- stream id a < stream id b
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)
+  return am < bm or (am == bm and as < bs)
+end
+-- The order barrier. Observations commute with each other, not with a
+-- delete or reset of their model. Entries still pending elsewhere (another
+-- replica's batch in hand, a dead consumer's) and older than this batch's
+-- newest are looked at, once per commit and only when another consumer
+-- holds entries: firstOf[model] is the oldest of them for each model,
+-- firstChangeOf[model] the oldest delete or reset. A delete or reset waits
+-- (stays pending, outcome w) while an older entry of its model is pending;
+-- any other entry waits while an older delete or reset of its model is;
+-- in a model's section everything after a waiting entry waits too. The
+-- oldest pending entry of a model never waits, so the model always moves.
+local firstOf, firstChangeOf = {}, {}
+local others = false
+for _, c in ipairs(redis.call('XPENDING', KEYS[1], group)[4] or {}) do
+  if c[1] ~= me then others = true end
+end
+if others then
+  local inBatch, k = {}, 8
+  for m = 1, nm do
+    local ne, ops = tonumber(ARGV[k+1]), ARGV[k+2]
+    k = k + 3
+    for j = 1, ne do
+      inBatch[ARGV[k]] = true
+      k = k + adv(string.byte(ops, j))
+    end
+  end
+  for j = 1, nd do
+    inBatch[ARGV[k]] = true
+    k = k + 4
+  end
+  -- XPENDING lists in id order: the first entry seen of a model is its oldest.
+  for _, p in ipairs(redis.call('XPENDING', KEYS[1], group, '-', maxid, 1000000)) do
+    if not inBatch[p[1]] then
+      local e = redis.call('XRANGE', KEYS[1], p[1], p[1])[1]
+      if e then
+        local model, kind = 'default', nil
+        for x = 1, #e[2], 2 do
+          if e[2][x] == 'model' then model = e[2][x+1] elseif e[2][x] == 'kind' then kind = e[2][x+1] end
+        end
+        firstOf[model] = firstOf[model] or p[1]
+        if kind == 'delete' or kind == 'reset' then firstChangeOf[model] = firstChangeOf[model] or p[1] end
+      end
+    end
+  end
+end
 -- create makes a model: its spec, fixed from now on, its name listed, and,
 -- once any model was reset or deleted, a new epoch (a model created again
 -- after its deletion must be later than the deletion). It returns the spec,
@@ -78,21 +141,32 @@ local function refuse(id, name, fields)
     'fields', fields)
   dead = dead + 1; out[o] = 'm'
 end
-local i = 6
+local i = 8
 for m = 1, nm do
   local name, ne, ops = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
   i = i + 3
   local sk, pk = KEYS[4+2*m], KEYS[5+2*m]
   local spec = redis.call('GET', pk)
-  local dw, dn, deleted, delep = 0, 0, false, 0
+  local dw, dn, deleted, delep, waiting = 0, 0, false, 0, false
   for j = 1, ne do
     local op = string.byte(ops, j)
     local id = ARGV[i]
     o = o + 1
-    local acked = redis.call('XACK', KEYS[1], group, id) == 1
-    if op == 100 then -- d: a definition
+    if not waiting then
+      local first = firstChangeOf[name]
+      if op == 120 or op == 114 then first = firstOf[name] end
+      waiting = first ~= nil and older(first, id)
+    end
+    local acked = false
+    if waiting then
+      out[o] = 'w'
+    else
+      acked = redis.call('XACK', KEYS[1], group, id) == 1
+    end
+    if waiting then
+      -- stays pending; retried with the consumer's next batch
+    elseif op == 100 then -- d: a definition
       local want = ARGV[i+1]
-      i = i + 2
       if not acked then
         skipped = skipped + 1; out[o] = 's'
       elseif not spec then
@@ -113,7 +187,6 @@ for m = 1, nm do
         conflicts[#conflicts+1] = tostring(o)
       end
     elseif op == 120 or op == 114 then -- x: delete, r: reset
-      i = i + 1
       if not acked then
         skipped = skipped + 1; out[o] = 's'
       else
@@ -135,10 +208,10 @@ for m = 1, nm do
       local w, l
       if op == 99 then -- c: counts
         w, l = tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
-        i = i + 3
+      elseif op == 119 then
+        w, l = 1, 0
       else
-        if op == 119 then w, l = 1, 0 else w, l = 0, 1 end
-        i = i + 1
+        w, l = 0, 1
       end
       if not acked then
         skipped = skipped + 1; out[o] = 's'
@@ -155,6 +228,7 @@ for m = 1, nm do
         end
       end
     end
+    i = i + adv(op)
   end
   local w, n, e
   if dn > 0 then
@@ -197,6 +271,37 @@ type Ledger struct {
 	keys      Keys
 	defaults  string // encoded spec of a model created by an observation
 	maxModels int    // 0: no limit
+	consumer  string // this replica's consumer name: its own pending entries need no look
+}
+
+// WithConsumer names the consumer whose batches the ledger commits. The
+// order barrier (see commitScript) looks at entries other consumers hold
+// only when there are any; without the name it looks at every commit,
+// which is correct, only slower.
+func WithConsumer(name string) LedgerOption {
+	return func(l *Ledger) { l.consumer = name }
+}
+
+// newest is the largest stream id of the batch.
+func newest(batch []command.Entry) string {
+	best, bm, bs := "0-0", uint64(0), uint64(0)
+	for _, e := range batch {
+		ms, seq, ok := parseID(e.ID)
+		if ok && (ms > bm || (ms == bm && seq > bs)) {
+			best, bm, bs = e.ID, ms, seq
+		}
+	}
+	return best
+}
+
+func parseID(id string) (ms, seq uint64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
+	}
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil
 }
 
 // LedgerOption configures a Ledger.
@@ -248,7 +353,7 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Entry) (command.Res
 	keys := make([]string, 0, 5+2*len(sections))
 	keys = append(keys, l.keys.Stream, l.keys.DeadLetter, l.keys.Models, l.keys.Index, l.keys.Epochs)
 	args := make([]any, 0, 5+3*len(sections)+2*len(batch)+4*len(dead))
-	args = append(args, l.keys.Group, l.defaults, len(sections), len(dead), l.maxModels)
+	args = append(args, l.keys.Group, l.defaults, len(sections), len(dead), l.maxModels, l.consumer, newest(batch))
 	ops := make([]byte, 0, len(batch))
 	for _, s := range sections {
 		keys = append(keys, l.keys.State(s.name), l.keys.Spec(s.name))

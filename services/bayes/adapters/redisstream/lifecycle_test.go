@@ -3,8 +3,8 @@ package redisstream_test
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -132,7 +132,7 @@ func TestDeleteResetEdges(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t)
 	c := f.consumer(t, "a")
-	f.add(t, "kind", "delete")                // the default model: dead letter
+	f.add(t, "kind", "delete")                  // the default model: dead letter
 	f.add(t, "kind", "reset", "model", "ghost") // nothing to reset
 	f.add(t, "kind", "delete", "model", "ghost")
 	f.add(t, "model", "ab", "w", "3", "l", "1")
@@ -289,4 +289,95 @@ func TestModelPage(t *testing.T) {
 	if page, _, _ := f.led.ModelPage(ctx, "b", "", 5); strings.Join(page, ",") != "old" {
 		t.Fatalf("after b = %v", page)
 	}
+}
+
+func statuses(r command.Result) string {
+	var b strings.Builder
+	for _, o := range r.Outcomes {
+		b.WriteByte(byte(o.Status))
+	}
+	return b.String()
+}
+
+// Two replicas holding a model's entries on either side of a reset commit
+// in the wrong order: the reset waits for the older observation, the newer
+// one waits for the reset, and the model ends as stream order says.
+func TestOrderBarrierAcrossConsumers(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		kind string
+		want model.Counts
+	}{
+		{"reset", "reset", model.Counts{W: 1, N: 2}},
+		{"delete", "delete", model.Counts{W: 1, N: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			rdb := srv.Client()
+			keys := redisstream.KeysFor("obs")
+			f := fixture{rdb: rdb, keys: keys, srv: srv}
+			ledA := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("a"))
+			ledB := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("b"))
+			a, b := f.consumer(t, "a"), f.consumer(t, "b")
+			f.add(t, "model", "m", "w", "5", "l", "5") // before the change: wiped by it
+			f.add(t, "model", "x", "trial", "w")       // another model: never held back
+			batchA := readNew(t, a, 2)
+			f.add(t, "kind", tc.kind, "model", "m")
+			f.add(t, "model", "m", "trial", "w")
+			f.add(t, "model", "m", "trial", "l")
+			batchB := readNew(t, b, 3)
+			// B first: the change and what follows it wait for A's older entry.
+			res, err := ledB.Commit(ctx, batchB)
+			if err != nil || statuses(res) != "www" || res.Applied != 0 {
+				t.Fatalf("B first = %s %+v, %v", statuses(res), res, err)
+			}
+			if res, err := ledA.Commit(ctx, batchA); err != nil || statuses(res) != "aa" {
+				t.Fatalf("A = %s, %v", statuses(res), err)
+			}
+			held := res.Waiting(batchB)
+			if len(held) != 3 {
+				t.Fatalf("held back %d", len(held))
+			}
+			if res, err = ledB.Commit(ctx, held); err != nil || statuses(res) != "aaa" {
+				t.Fatalf("B again = %s, %v", statuses(res), err)
+			}
+			got, _ := ledA.Models(ctx, "m", "x")
+			if got[0].Counts != tc.want || got[1].Counts != (model.Counts{W: 1, N: 1}) {
+				t.Fatalf("m = %+v, x = %+v; want m %+v", got[0], got[1], tc.want)
+			}
+		})
+	}
+	// The other way round: the newer observation reaches a commit while the
+	// change before it is still in another replica's hands.
+	t.Run("newer first", func(t *testing.T) {
+		srv := redistest.Start(t)
+		rdb := srv.Client()
+		keys := redisstream.KeysFor("obs")
+		f := fixture{rdb: rdb, keys: keys, srv: srv}
+		f.led = redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("a"))
+		ledA := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("a"))
+		ledB := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("b"))
+		a, b := f.consumer(t, "a"), f.consumer(t, "b")
+		f.add(t, "model", "m", "w", "5", "l", "5")
+		f.commit(t, readNew(t, a, 1))
+		f.add(t, "kind", "reset", "model", "m")
+		batchA := readNew(t, a, 1)
+		f.add(t, "model", "m", "trial", "w")
+		f.add(t, "model", "y", "trial", "l")
+		batchB := readNew(t, b, 2)
+		res, err := ledB.Commit(ctx, batchB)
+		if err != nil || statuses(res) != "wa" {
+			t.Fatalf("B first = %s, %v", statuses(res), err)
+		}
+		if res, err := ledA.Commit(ctx, batchA); err != nil || statuses(res) != "a" {
+			t.Fatalf("A = %s, %v", statuses(res), err)
+		}
+		if res, err = ledB.Commit(ctx, res.Waiting(batchB)); err != nil || statuses(res) != "a" {
+			t.Fatalf("B again = %s, %v", statuses(res), err)
+		}
+		if got, _ := ledA.Models(ctx, "m"); got[0].Counts != (model.Counts{W: 1, N: 1}) {
+			t.Fatalf("m = %+v", got[0])
+		}
+	})
 }

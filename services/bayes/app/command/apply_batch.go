@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-
 )
 
 // Ledger acknowledges entries and applies their effect in one atomic step,

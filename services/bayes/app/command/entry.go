@@ -72,6 +72,11 @@ const (
 	Applied      Status = 'a'
 	Skipped      Status = 's'
 	DeadLettered Status = 'd'
+	// Waiting entries were neither applied nor acknowledged: a delete or
+	// reset of their model, or an entry of the model older than the delete
+	// or reset, is still pending elsewhere, and stream order comes first.
+	// They stay pending; the consumer offers them again.
+	Waiting Status = 'w'
 )
 
 func (s Status) String() string {
@@ -82,6 +87,8 @@ func (s Status) String() string {
 		return "skipped"
 	case DeadLettered:
 		return "dead_lettered"
+	case Waiting:
+		return "waiting"
 	}
 	return "unknown"
 }
@@ -120,6 +127,18 @@ type Result struct {
 	Outcomes                       []Outcome
 	Applied, Skipped, DeadLettered int
 	States                         []ModelState
+}
+
+// Waiting lists the entries of batch that the commit held back (Waiting):
+// the consumer offers them again with its next batch.
+func (r Result) Waiting(batch []Entry) []Entry {
+	var out []Entry
+	for i, o := range r.Outcomes {
+		if o.Status == Waiting && i < len(batch) {
+			out = append(out, batch[i])
+		}
+	}
+	return out
 }
 
 // BatchHandler applies a batch of entries. The handler below implements it,

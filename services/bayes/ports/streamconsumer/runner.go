@@ -7,10 +7,14 @@
 package streamconsumer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
@@ -43,6 +47,10 @@ type Runner struct {
 	apply command.BatchHandler
 	cfg   Config
 	log   *slog.Logger
+
+	// held are entries the last commit held back (command.Waiting): still
+	// pending, offered again with the next batch. Only the loop touches it.
+	held []command.Entry
 }
 
 // New rejects nil dependencies and nonsensical settings.
@@ -203,7 +211,15 @@ func (r *Runner) removeStale(ctx context.Context) {
 // process commits a batch. A batch already read is committed even when
 // shutdown has begun (with a bounded grace), so SIGTERM does not leave work
 // for a claim timeout to find.
+//
+// Entries a commit held back (a delete or reset of their model waits for
+// older entries, or they wait for it) go with the next batch, in stream
+// order; an empty read, at least every Block, offers them again too.
 func (r *Runner) process(ctx context.Context, batch []command.Entry) error {
+	if len(r.held) > 0 {
+		batch = merge(r.held, batch)
+		r.held = nil
+	}
 	if len(batch) == 0 {
 		return nil
 	}
@@ -213,7 +229,44 @@ func (r *Runner) process(ctx context.Context, batch []command.Entry) error {
 	if err != nil {
 		return err
 	}
+	r.held = res.Waiting(batch)
 	r.log.DebugContext(ctx, "stream consumer: batch committed", "size", len(batch),
-		"applied", res.Applied, "skipped", res.Skipped, "dead_lettered", res.DeadLettered, "models", len(res.States))
+		"applied", res.Applied, "skipped", res.Skipped, "dead_lettered", res.DeadLettered,
+		"held_back", len(r.held), "models", len(res.States))
 	return nil
+}
+
+// merge returns the entries of a and b in stream id order, each id once.
+func merge(a, b []command.Entry) []command.Entry {
+	out := make([]command.Entry, 0, len(a)+len(b))
+	out = append(append(out, a...), b...)
+	slices.SortStableFunc(out, func(x, y command.Entry) int { return compareIDs(x.ID, y.ID) })
+	return slices.CompactFunc(out, func(x, y command.Entry) bool { return x.ID == y.ID })
+}
+
+// compareIDs orders stream ids ("ms-seq") as Redis does; ids that do not
+// parse sort by their text, after those that do.
+func compareIDs(a, b string) int {
+	am, as, okA := splitID(a)
+	bm, bs, okB := splitID(b)
+	switch {
+	case okA && okB:
+		return cmp.Or(cmp.Compare(am, bm), cmp.Compare(as, bs))
+	case okA != okB:
+		if okA {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+func splitID(id string) (ms, seq uint64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
+	}
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil
 }
