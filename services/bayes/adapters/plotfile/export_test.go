@@ -2,21 +2,19 @@ package plotfile
 
 import "time"
 
-// The counters the tests read to see what the coalescer and the renderer
-// did; the metrics count renders through the render function's decorator
+// The counters the tests read to see what the pool and the renderer did;
+// the metrics count renders through the render function's decorator
 // (adapters/metrics) instead.
 
-// CoalescerStats are the Coalescer's counters.
-type CoalescerStats struct {
-	Draws   int64 // render calls that succeeded
-	Errors  int64 // render calls that failed
-	Ignored int64 // Notify calls dropped as older than, or equal to, a state already seen
+// WithImage replaces the PNG encoder: the tests of the pool count, hold or
+// fail draws there, and a cheap image lets ten thousand models be drawn in
+// a test through the real files, state file and retention.
+func WithImage(f func(Snapshot) ([]byte, error)) Option {
+	return func(m *Models) { m.image = f }
 }
 
-// Stats returns the coalescer's counters.
-func (c *Coalescer) Stats() CoalescerStats {
-	return CoalescerStats{Draws: c.draws.Load(), Errors: c.errs.Load(), Ignored: c.ignored.Load()}
-}
+// Draw is the real encoder, for a WithImage that wraps it.
+var Draw = draw
 
 // Stats are the Renderer's counters.
 type Stats struct {

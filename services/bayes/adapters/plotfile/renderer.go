@@ -6,8 +6,10 @@
 // Every file appears through a rename of a finished temp file in the same
 // directory, so a reader never sees a half-written PNG. The directory is kept
 // to a bounded number of numbered files, and drawing is decoupled from event
-// consumption by a Coalescer, so a burst of events costs a few images, not
-// one image per event.
+// consumption by Models: a fixed pool of draw workers fed by per-model
+// coalescing, so a burst of events costs a few images, not one image per
+// event, and ten thousand models cost ten thousand small records, not ten
+// thousand goroutines.
 package plotfile
 
 import (
@@ -16,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"image/png"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -28,6 +31,8 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	vgdraw "gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
@@ -69,11 +74,15 @@ type Snapshot struct {
 
 // Renderer writes Snapshots as PNG files into one directory. It is safe for
 // concurrent use, but the order in which concurrent calls replace
-// latest.png is not defined: the Coalescer is what keeps calls in order.
+// latest.png is not defined: Models, which never draws one model twice at
+// once, is what keeps calls in order.
 type Renderer struct {
 	dir  string
 	keep int
 	log  *slog.Logger
+	// image encodes a Snapshot as PNG bytes: draw, or a cheaper stand-in
+	// in the tests of the pool.
+	image func(Snapshot) ([]byte, error)
 
 	// mu serialises the file-system half of Render, so the retention index
 	// and the directory agree.
@@ -90,13 +99,11 @@ type Renderer struct {
 // at most keep numbered files (0 keeps all). It scans dir once, so files from
 // previous runs count towards keep, and trims them to keep straight away.
 func New(dir string, keep int, logger *slog.Logger) (*Renderer, error) {
-	switch {
-	case dir == "":
-		return nil, errors.New("graphs dir is empty")
-	case keep < 0:
-		return nil, fmt.Errorf("keep %d: want 0 (keep all) or more", keep)
-	case logger == nil:
+	if logger == nil {
 		return nil, errors.New("logger is nil")
+	}
+	if err := checkArgs(dir, keep); err != nil {
+		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating graphs dir %q: %w", dir, err)
@@ -111,22 +118,55 @@ func New(dir string, keep int, logger *slog.Logger) (*Renderer, error) {
 	if err := os.Remove(probe.Name()); err != nil {
 		return nil, fmt.Errorf("graphs dir %q: removing write probe: %w", dir, err)
 	}
-
-	r := &Renderer{dir: dir, keep: keep, log: logger}
-	if err := r.scan(); err != nil {
+	r, st, err := open(dir, keep, logger, draw)
+	if err != nil {
 		return nil, err
 	}
+	r.log.Info("graphs dir ready", "dir", r.dir, "keep", r.keep,
+		"numbered_found", st.found, "numbered_removed", st.removed, "stale_temp_removed", st.stale)
 	return r, nil
+}
+
+func checkArgs(dir string, keep int) error {
+	switch {
+	case dir == "":
+		return errors.New("graphs dir is empty")
+	case keep < 0:
+		return fmt.Errorf("keep %d: want 0 (keep all) or more", keep)
+	}
+	return nil
+}
+
+// scanStats is what the scan of a directory found and removed.
+type scanStats struct{ found, removed, stale int }
+
+// open is New without the write probe and the log line: Models opens a
+// model's folder for each draw (a Renderer per model would hold a retention
+// index per model, thousands of them), and the folder was checked when the
+// graphs dir was.
+func open(dir string, keep int, logger *slog.Logger, image func(Snapshot) ([]byte, error)) (*Renderer, scanStats, error) {
+	if err := checkArgs(dir, keep); err != nil {
+		return nil, scanStats{}, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, scanStats{}, fmt.Errorf("creating graphs dir %q: %w", dir, err)
+	}
+	r := &Renderer{dir: dir, keep: keep, log: logger, image: image}
+	st, err := r.scan()
+	if err != nil {
+		return nil, scanStats{}, err
+	}
+	return r, st, nil
 }
 
 // scan seeds the retention index from the directory, the only listing the
 // Renderer ever does, and removes temp files a crash left behind.
-func (r *Renderer) scan() error {
+func (r *Renderer) scan() (scanStats, error) {
 	entries, err := os.ReadDir(r.dir)
 	if err != nil {
-		return fmt.Errorf("listing graphs dir %q: %w", r.dir, err)
+		return scanStats{}, fmt.Errorf("listing graphs dir %q: %w", r.dir, err)
 	}
-	var found, stale int
+	var st scanStats
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() {
@@ -135,20 +175,46 @@ func (r *Renderer) scan() error {
 		if strings.HasPrefix(name, tempPrefix) && strings.HasSuffix(name, tempSuffix) {
 			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleTemp {
 				if os.Remove(filepath.Join(r.dir, name)) == nil {
-					stale++
+					st.stale++
 				}
 			}
 			continue
 		}
 		if c, ok := ParseFileName(name); ok && r.keep > 0 {
 			r.index.add(c, name)
-			found++
+			st.found++
 		}
 	}
-	removed := r.prune("")
-	r.log.Info("graphs dir ready", "dir", r.dir, "keep", r.keep,
-		"numbered_found", found, "numbered_removed", removed, "stale_temp_removed", stale)
-	return nil
+	st.removed = r.prune("")
+	return st, nil
+}
+
+// removeNumbered removes every numbered file of the directory, whatever
+// keep is, and empties the retention index: the files of a model's earlier
+// epoch (before a reset or a re-creation) must not mix with the new ones.
+// latest.png stays until the next Render replaces it. It returns how many
+// files it removed.
+func (r *Renderer) removeNumbered() (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.index = retention{}
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return 0, fmt.Errorf("listing graphs dir %q: %w", r.dir, err)
+	}
+	removed := 0
+	for _, e := range entries {
+		if _, ok := ParseFileName(e.Name()); !ok || !e.Type().IsRegular() {
+			continue
+		}
+		switch err := os.Remove(filepath.Join(r.dir, e.Name())); {
+		case err == nil:
+			removed++
+		case !errors.Is(err, fs.ErrNotExist):
+			return removed, fmt.Errorf("removing %s of an earlier epoch: %w", e.Name(), err)
+		}
+	}
+	return removed, nil
 }
 
 // Render draws s and writes n_N_w_W.png and latest.png. If the numbered file
@@ -172,7 +238,7 @@ func (r *Renderer) render(ctx context.Context, s Snapshot) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("rendering %s: %w", FileName(s.Counts), err)
 	}
-	img, err := draw(s)
+	img, err := r.image(s)
 	if err != nil {
 		return fmt.Errorf("drawing %s: %w", FileName(s.Counts), err)
 	}
@@ -326,12 +392,13 @@ func draw(s Snapshot) ([]byte, error) {
 	p.Legend.Add("posterior", post, points)
 	p.Legend.Top = true
 
-	wt, err := p.WriterTo(width, height, "png")
-	if err != nil {
-		return nil, fmt.Errorf("png canvas: %w", err)
-	}
+	c := vgimg.New(width, height)
+	p.Draw(vgdraw.New(c))
+	// Deflate at its fastest: the default level spends half of a draw's
+	// CPU to save a few kilobytes of a file that the next draw replaces.
 	var buf bytes.Buffer
-	if _, err := wt.WriteTo(&buf); err != nil {
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(&buf, c.Image()); err != nil {
 		return nil, fmt.Errorf("encoding png: %w", err)
 	}
 	return buf.Bytes(), nil
