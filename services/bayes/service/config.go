@@ -52,10 +52,14 @@ type Config struct {
 	StaleConsumer time.Duration
 	// GraphsDir is where the plots are drawn (GRAPHS_DIR); GraphsKeep is how
 	// many numbered plots each model keeps (GRAPHS_KEEP); GraphsInterval is
-	// the least time between two renders of a model (GRAPHS_MIN_INTERVAL).
+	// the least time between two renders of a model (GRAPHS_MIN_INTERVAL);
+	// PlotWorkers is how many plots are drawn at once, whatever the number
+	// of models (PLOT_WORKERS, 0: one per core bayes may use but one, at
+	// least one: GOMAXPROCS-1).
 	GraphsDir      string
 	GraphsKeep     int
 	GraphsInterval time.Duration
+	PlotWorkers    int
 	// GridPoints and Prior are the grid and prior of a model that an
 	// observation, not a definition, creates (GRID_POINTS, PRIOR).
 	GridPoints int
@@ -107,6 +111,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		GraphsDir:         r.String("GRAPHS_DIR", "graphs"),
 		GraphsKeep:        r.Int("GRAPHS_KEEP", 500, 0, 1_000_000),
 		GraphsInterval:    r.Duration("GRAPHS_MIN_INTERVAL", 500*time.Millisecond, 0, time.Minute),
+		PlotWorkers:       r.Int("PLOT_WORKERS", 0, 0, 256),
 		GridPoints:        r.Int("GRID_POINTS", 120, events.MinGridPoints, events.MaxGridPoints),
 		ModelMetricsLimit: r.Int("MODEL_METRICS_LIMIT", 20, 0, 1000),
 		MaxModels:         r.Int("MAX_MODELS", 10_000, 0, 10_000_000),

@@ -44,6 +44,7 @@ func TestInvalidValuesNameTheVariable(t *testing.T) {
 	for env, want := range map[string]string{
 		"PORT=0": "PORT", "GRID_POINTS=two": "GRID_POINTS", "PRIOR=normal:0,1": "PRIOR", "BATCH_SIZE=-1": "BATCH_SIZE",
 		"CLAIM_MIN_IDLE=soon": "CLAIM_MIN_IDLE", "GRAPHS_KEEP=-3": "GRAPHS_KEEP", "REDIS_PORT=x": "REDIS_PORT",
+		"PLOT_WORKERS=-1": "PLOT_WORKERS", "PLOT_WORKERS=many": "PLOT_WORKERS",
 		"LOG_LEVEL=verbose": "LOG_LEVEL", "MAX_MODELS=-1": "MAX_MODELS",
 	} {
 		k, v, _ := strings.Cut(env, "=")

@@ -58,16 +58,25 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 	keys := redisstream.KeysFor(cfg.Stream)
 	pipeline := metrics.NewPipeline(reg)
-	ledger := redisstream.NewLedger(rdb, keys, cfg.DefaultSpec)
+	ledger := redisstream.NewLedger(rdb, keys, cfg.DefaultSpec,
+		redisstream.WithMaxModels(cfg.MaxModels), redisstream.WithConsumer(cfg.ConsumerName))
+	// Models created before the names' index existed get indexed, so that
+	// paging lists them.
+	if n, err := ledger.IndexNames(ctx); err != nil {
+		log.WarnContext(ctx, "indexing model names", "err", err)
+	} else if n > 0 {
+		log.InfoContext(ctx, "indexed model names", "added", n)
+	}
 	consumer := redisstream.NewConsumer(rdb, keys, cfg.ConsumerName, redisstream.OnClaim(pipeline.CountClaim))
 
 	plotMetrics := metrics.NewPlots(reg)
 	plotter, err := plotfile.NewModels(cfg.GraphsDir, cfg.GraphsKeep, cfg.DefaultSpec, log,
 		func(r plotfile.RenderFunc) plotfile.RenderFunc { return plotMetrics.Render(r) },
-		plotfile.WithMinInterval(cfg.GraphsInterval))
+		plotfile.WithMinInterval(cfg.GraphsInterval), plotfile.WithWorkers(cfg.PlotWorkers))
 	if err != nil {
 		return fmt.Errorf("GRAPHS_DIR=%q: %w", cfg.GraphsDir, err)
 	}
+	metrics.NewPlotQueue(reg, plotter.QueueLen)
 
 	// The command that applies a batch, in its decorators: metrics outside
 	// (they time the whole of it), tracing inside when it is on.
@@ -99,11 +108,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 
 	// Draw the states bayes starts from, so graphs/ is never empty after a
-	// restart even if no event arrives.
-	if stored, _, err := application.Queries.Models.Stored(ctx, -1); err == nil {
-		for _, sm := range stored {
-			plotter.Notify(command.ModelState{Name: sm.Name, Counts: sm.Counts, Spec: sm.Spec, Epoch: sm.Epoch})
-		}
+	// restart even if no event arrives. Notify only queues: the plotter's
+	// pool draws them once it runs (skipping a model whose latest.png shows
+	// its state already), ten thousand models or one.
+	// A page at a time, so the walk holds one page however many models.
+	if err := application.Queries.Models.Walk(ctx, func(sm query.StoredModel) error {
+		plotter.Notify(command.ModelState{Name: sm.Name, Counts: sm.Counts, Spec: sm.Spec, Epoch: sm.Epoch})
+		return nil
+	}); err != nil {
+		log.WarnContext(ctx, "start-up draw: listing the stored models failed", "err", err)
 	}
 
 	// Open live feeds never end by themselves; Shutdown closes this so they
@@ -114,7 +127,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Handler: httpapi.NewHandler(application, httpapi.Options{
 			Metrics:  promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 			Requests: metrics.NewHTTP(reg),
-			Plots:    plotfile.PNG{}, APIURL: cfg.APIPublicURL, LivePoll: cfg.LivePoll, Done: feedsDone,
+			Plots:    plotter, APIURL: cfg.APIPublicURL, LivePoll: cfg.LivePoll, Done: feedsDone,
+			LiveMaxStreams: cfg.LiveMaxStreams, Live: metrics.NewLive(reg),
 		}, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		// Requests keep ctx's values but not its cancellation: SIGTERM
@@ -128,7 +142,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.InfoContext(ctx, "bayes started", "port", cfg.Port, "redis", redisconf.Describe(cfg.Redis),
 		"stream", cfg.Stream, "group", keys.Group, "consumer", cfg.ConsumerName, "channel", cfg.Channel,
-		"grid_points", cfg.GridPoints, "prior", cfg.Prior.String(), "graphs_dir", cfg.GraphsDir, "tracing", tracing.Enabled)
+		"grid_points", cfg.GridPoints, "prior", cfg.Prior.String(), "graphs_dir", cfg.GraphsDir,
+		"plot_workers", plotter.Workers(), "tracing", tracing.Enabled)
 
 	// The plotter outlives the consumer so it draws the final state: it gets
 	// its own context, cancelled after the consumer has stopped.

@@ -74,6 +74,19 @@ func (m *Model) SetCounts(c Counts) error {
 	return nil
 }
 
+// WithCounts returns a model on m's grid and prior holding counts c. The
+// two share the grid and the prior's weights, which nothing changes after
+// New: a model built once per spec yields one per stored state without
+// New's logarithm per grid point.
+func (m *Model) WithCounts(c Counts) (*Model, error) {
+	if !c.Valid() {
+		return nil, fmt.Errorf("counts w=%d n=%d are impossible", c.W, c.N)
+	}
+	out := *m
+	out.counts = c
+	return &out, nil
+}
+
 // Counts returns the observed counts.
 func (m *Model) Counts() Counts { return m.counts }
 

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/decision"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
@@ -17,48 +18,54 @@ import (
 // The A/B test's questions: GET /compare, its live feed, and GET /allocate.
 
 func (h *handlers) compare(w http.ResponseWriter, r *http.Request) {
-	data, _, err := h.readCompare(r.URL.Query())(r.Context(), "")
+	q := r.URL.Query()
+	prob, err := probParam(q)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, data)
+	stored, err := h.app.Queries.Models.ReadMany(r.Context(), modelNames(q))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	v, err := h.app.Queries.Models.Compare(stored, prob)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, compareResponse(v))
 }
 
 // compareEvents is GET /compare's answer as a live feed (see feed): an
-// event "compare" at once and whenever one of the models changes.
+// event "compare" at once and whenever one of the models changes, "reset"
+// before it when one was reset, and "deleted" when one is deleted (the
+// feed then waits for every model to exist again). The answer is computed
+// only when a model changed: the difference of two large grids costs tens
+// of milliseconds, and the hub's tick finds most models as they were.
 func (h *handlers) compareEvents(w http.ResponseWriter, r *http.Request) {
-	h.feed(w, r, "compare", h.readCompare(r.URL.Query()))
-}
-
-// readCompare parses a comparison's query once and returns the read that
-// answers it. The key is the models' states, which determine the answer:
-// a tick that finds them as shown reads Redis once and computes nothing
-// (the difference of two large grids costs tens of milliseconds).
-func (h *handlers) readCompare(q url.Values) feedRead {
-	names := modelNames(q)
-	prob, perr := probParam(q)
-	return func(ctx context.Context, shown string) (any, string, error) {
-		if perr != nil {
-			return nil, "", perr
-		}
-		stored, err := h.app.Queries.Models.ReadMany(ctx, names)
-		if err != nil {
-			return nil, "", err
-		}
-		var key strings.Builder
-		for _, sm := range stored {
-			key.WriteString(modelState(sm.Counts.W, sm.Counts.N, sm.Spec.Prior, sm.Spec.GridPoints))
-		}
-		if key.String() == shown {
-			return nil, shown, nil
-		}
-		v, err := h.app.Queries.Models.Compare(stored, prob)
-		if err != nil {
-			return nil, "", err
-		}
-		return compareResponse(v), key.String(), nil
+	q := r.URL.Query()
+	prob, err := probParam(q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
 	}
+	names := modelNames(q)
+	models := h.app.Queries.Models
+	h.feed(w, r, feedSource{
+		event: "compare",
+		names: names,
+		open: func(ctx context.Context) ([]query.StoredModel, error) {
+			return models.ReadMany(ctx, names)
+		},
+		render: func(states []query.StoredModel) (any, error) {
+			v, err := models.Compare(states, prob)
+			if err != nil {
+				return nil, err
+			}
+			return compareResponse(v), nil
+		},
+	})
 }
 
 func (h *handlers) allocate(w http.ResponseWriter, r *http.Request) {

@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/problem"
 )
@@ -112,22 +115,35 @@ func (h *handlers) static() http.Handler {
 
 // modelEvents is the Server-Sent Events feed of one model: an event
 // "model" with the ModelView (its intervals holding ?prob= of the mass) at
-// once and again whenever the model changes,
-// an event "error" while Redis cannot be read (the feed keeps trying), and
-// a comment every KeepAliveEvery. A bad or unknown name is a problem
-// before the stream starts.
+// once and again whenever the model changes, "reset" and "deleted" when it
+// is reset or deleted (see feed), an event "error" while Redis cannot be
+// read (the feed keeps trying), and a comment every KeepAliveEvery. A bad
+// or unknown name is a problem before the stream starts.
 func (h *handlers) modelEvents(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	prob, perr := probParam(r.URL.Query())
-	h.feed(w, r, "model", func(ctx context.Context, _ string) (any, string, error) {
-		if perr != nil {
-			return nil, "", perr
-		}
-		v, err := h.app.Queries.Models.Get(ctx, name, prob)
-		if err != nil {
-			return nil, "", err
-		}
-		return modelResponse(v), modelState(v.W, v.N, v.PriorSpec, v.GridPoints), nil
+	prob, err := probParam(r.URL.Query())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	models := h.app.Queries.Models
+	h.feed(w, r, feedSource{
+		event: "model",
+		names: []string{name},
+		open: func(ctx context.Context) ([]query.StoredModel, error) {
+			sm, err := models.Lookup(ctx, name)
+			if err != nil {
+				return nil, err
+			}
+			return []query.StoredModel{sm}, nil
+		},
+		render: func(states []query.StoredModel) (any, error) {
+			v, err := models.ViewAt(states[0], prob)
+			if err != nil {
+				return nil, err
+			}
+			return modelResponse(v), nil
+		},
 	})
 }
 
@@ -137,44 +153,58 @@ func modelState(w, n int64, prior string, points int) string {
 	return fmt.Sprintf("%d/%d/%s/%d;", w, n, prior, points)
 }
 
-// feedRead reads what a feed shows: the event's data, and a key that
-// changes whenever the data does. shown is the key of what the page shows
-// ("" when nothing); a read that finds the same key may return no data,
-// and skip computing it.
-type feedRead func(ctx context.Context, shown string) (data any, key string, err error)
+// feedSource is what one feed shows: the models it follows, its first read
+// (which refuses a bad name or an unknown model with a problem answer), and
+// how the models' states become the data of its event.
+type feedSource struct {
+	event  string
+	names  []string
+	open   func(ctx context.Context) ([]query.StoredModel, error)
+	render func(states []query.StoredModel) (any, error)
+}
 
-// feed serves a Server-Sent Events feed: an event named event with what
-// read returns, at once and again whenever its key changes; an event
-// "error" while Redis cannot be read (the feed keeps trying); and a comment
-// every KeepAliveEvery. When the first read fails on the request itself
-// (bad input, an unknown model), the answer is that problem instead.
+// modelChange is the data of a feed's "deleted" and "reset" events.
+type modelChange struct {
+	Model string `json:"model"`
+}
+
+// feed serves a Server-Sent Events feed: an event named src.event with
+// what src.render makes of its models' states, at once and again whenever
+// one of them changes; an event "error" while Redis cannot be read (the
+// feed keeps trying); and a comment every KeepAliveEvery. When the first
+// read fails on the request itself (bad input, an unknown model), the
+// answer is that problem instead.
 //
-// The feed polls the store rather than subscribing to changes: one small
-// read per open page per tick, the same read the matching GET does, and
-// nothing that can miss an update or hold state between replicas.
-func (h *handlers) feed(w http.ResponseWriter, r *http.Request, event string, read feedRead) {
+// When a model the feed follows is deleted, it sends "deleted" with
+// {"model": name} once and waits: the model created again resumes the feed
+// with its event. When a model's epoch grows while it exists (it was reset,
+// or deleted and created again between two polls), it sends "reset" with
+// {"model": name} and then the event with the new state.
+//
+// The feed does not read Redis after its first read: the hub polls every
+// watched model once per tick for all the feeds (see hub), and at most
+// Options.LiveMaxStreams feeds are open at once, beyond which the answer
+// is 503 with Retry-After.
+func (h *handlers) feed(w http.ResponseWriter, r *http.Request, src feedSource) {
+	if !h.streams.acquire() {
+		w.Header().Set("Retry-After", "5")
+		problem.Write(w, http.StatusServiceUnavailable, fmt.Sprintf(
+			"too many live feeds: this instance serves at most %d at once (LIVE_MAX_STREAMS=%d); retry in a few seconds",
+			h.streams.max, h.streams.max))
+		return
+	}
+	defer h.streams.release()
+
 	ctx := r.Context()
-	data, key, err := read(ctx, "")
+	states, err := src.open(ctx)
 	if k := apperr.KindOf(err); k == apperr.IncorrectInput || k == apperr.NotFound {
 		h.fail(w, r, err)
 		return
 	}
-
-	// bayes' server keeps requests alive through SIGTERM (its base context
-	// is not cancelled), and Shutdown waits for active connections: a feed
-	// must end by itself when its server shuts down, or one open page would
-	// hold up every stop until the shutdown timeout.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if stop := h.opts.Done; stop != nil {
-		go func() {
-			select {
-			case <-stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
-	}
+	// Subscribed after the first read, so that the hub only hands this feed
+	// states read after it (see subscription.from).
+	sub := h.hub.subscribe(src.names)
+	defer h.hub.unsubscribe(sub)
 
 	rc := http.NewResponseController(w)
 	hdr := w.Header()
@@ -183,42 +213,19 @@ func (h *handlers) feed(w http.ResponseWriter, r *http.Request, event string, re
 	hdr.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the feed
 	w.WriteHeader(http.StatusOK)
 
-	send := func(event string, data any) error {
-		b, err := json.Marshal(data)
-		if err != nil {
-			return fmt.Errorf("encoding %s event: %w", event, err)
-		}
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	var (
-		shown   = false // whether the page shows data (not nothing, not an error)
-		last    string  // the key of what the page shows
-		failure string  // the error the page shows, "" when none
-	)
-	// publish sends what one read found, when it differs from what the page
-	// shows (so a Redis outage is one event and one log line per page, not
-	// one per tick); it returns false when the client is gone.
-	publish := func(data any, key string, err error) bool {
-		if err != nil {
-			if ctx.Err() != nil {
-				return false
+	page := &feedPage{
+		src: src, log: h.log, path: r.URL.Path,
+		epochs: make([]int64, len(src.names)), known: make([]bool, len(src.names)), gone: make([]bool, len(src.names)),
+		send: func(event string, data any) error {
+			b, err := json.Marshal(data)
+			if err != nil {
+				return fmt.Errorf("encoding %s event: %w", event, err)
 			}
-			msg := apperr.PublicMessage(err)
-			if msg == failure {
-				return true
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+				return err
 			}
-			h.log.WarnContext(ctx, "live feed read failed", "path", r.URL.Path, "err", err)
-			shown, failure = false, msg
-			return send("error", errorBody{Error: msg}) == nil
-		}
-		if shown && key == last {
-			return true
-		}
-		shown, last, failure = true, key, ""
-		return send(event, data) == nil
+			return rc.Flush()
+		},
 	}
 
 	// An EventSource reconnects by itself; two seconds is soon enough for
@@ -226,23 +233,23 @@ func (h *handlers) feed(w http.ResponseWriter, r *http.Request, event string, re
 	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
 		return
 	}
-	if !publish(data, key, err) {
+	if !page.show(ctx, states, err) {
 		return
 	}
-	poll := time.NewTicker(h.opts.LivePoll)
-	defer poll.Stop()
 	keepAlive := time.NewTicker(KeepAliveEvery)
 	defer keepAlive.Stop()
 	for {
+		// bayes' server keeps requests alive through SIGTERM (its base
+		// context is not cancelled), and Shutdown waits for active
+		// connections: a feed ends by itself when Done closes, or one open
+		// page would hold up every stop until the shutdown timeout.
 		select {
 		case <-ctx.Done():
 			return
-		case <-poll.C:
-			shownKey := ""
-			if shown {
-				shownKey = last
-			}
-			if !publish(read(ctx, shownKey)) {
+		case <-h.opts.Done:
+			return
+		case u := <-sub.c:
+			if !page.show(ctx, u.states, u.err) {
 				return
 			}
 		case <-keepAlive.C:
@@ -254,4 +261,88 @@ func (h *handlers) feed(w http.ResponseWriter, r *http.Request, event string, re
 			}
 		}
 	}
+}
+
+// feedPage is what one open page shows, so that a feed sends only what
+// differs from it: a Redis outage is one event per page, not one per tick.
+type feedPage struct {
+	src  feedSource
+	log  *slog.Logger
+	path string
+	send func(event string, data any) error
+
+	shown   bool   // the page shows the event's data (not nothing, not an error)
+	last    string // the key of the models' states the page shows
+	failure string // the error the page shows, "" when none
+	// Per model, in src.names order: the epoch last seen while it existed
+	// (known says whether one was), and whether the page was told it is gone.
+	epochs []int64
+	known  []bool
+	gone   []bool
+}
+
+// show sends what the page needs to catch up with states (or err); false
+// when the client is gone.
+func (p *feedPage) show(ctx context.Context, states []query.StoredModel, err error) bool {
+	if err != nil {
+		return p.fail(ctx, err, false)
+	}
+	p.failure = ""
+	deleted := false
+	for i, sm := range states {
+		if !sm.Exists && sm.Name != events.DefaultModel {
+			deleted = true
+			if !p.gone[i] {
+				p.gone[i], p.shown = true, false
+				if p.send("deleted", modelChange{Model: sm.Name}) != nil {
+					return false
+				}
+			}
+			continue
+		}
+		switch {
+		case p.gone[i]:
+			p.gone[i] = false // created again: its event follows, no reset
+		case p.known[i] && sm.Epoch > p.epochs[i]:
+			p.shown = false
+			if p.send("reset", modelChange{Model: sm.Name}) != nil {
+				return false
+			}
+		}
+		p.known[i], p.epochs[i] = true, sm.Epoch
+	}
+	if deleted {
+		return true // nothing to show until every model exists again
+	}
+	var key strings.Builder
+	for _, sm := range states {
+		key.WriteString(modelState(sm.Counts.W, sm.Counts.N, sm.Spec.Prior, sm.Spec.GridPoints))
+	}
+	if p.shown && key.String() == p.last {
+		return true
+	}
+	data, err := p.src.render(states)
+	if err != nil {
+		return p.fail(ctx, err, true)
+	}
+	p.shown, p.last = true, key.String()
+	return p.send(p.src.event, data) == nil
+}
+
+// fail shows err as an "error" event unless the page shows it already. A
+// read failure is logged by the hub, once for every feed; a state that
+// cannot be rendered is logged here.
+func (p *feedPage) fail(ctx context.Context, err error, logIt bool) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	msg := apperr.PublicMessage(err)
+	if msg == p.failure {
+		return true
+	}
+	if logIt {
+		p.log.WarnContext(ctx, "live feed cannot show the models", "path", p.path, "err", err)
+	}
+	p.shown, p.failure = false, msg
+	return p.send("error", errorBody{Error: msg}) == nil
 }

@@ -59,10 +59,17 @@ func (s *liveStore) Models(_ context.Context, names ...string) ([]query.StoredMo
 	return out, nil
 }
 
-func (s *liveStore) ModelNames(context.Context) ([]string, error) {
+func (s *liveStore) ModelPage(_ context.Context, after, prefix string, limit int) ([]string, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return []string{"globe"}, s.err
+	names, more := pageOf([]string{"globe"}, after, prefix, limit)
+	return names, more, s.err
+}
+
+func (s *liveStore) ModelCount(context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return 1, s.err
 }
 
 func (s *liveStore) Ping(context.Context) error { return nil }

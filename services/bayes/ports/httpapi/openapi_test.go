@@ -293,8 +293,12 @@ func (everyModel) Models(_ context.Context, names ...string) ([]query.StoredMode
 	return out, nil
 }
 
-func (everyModel) ModelNames(context.Context) ([]string, error) { return []string{"a", "b"}, nil }
-func (everyModel) Ping(context.Context) error                   { return nil }
+func (everyModel) ModelPage(_ context.Context, after, prefix string, limit int) ([]string, bool, error) {
+	names, more := pageOf([]string{"a", "b"}, after, prefix, limit)
+	return names, more, nil
+}
+func (everyModel) ModelCount(context.Context) (int, error) { return 2, nil }
+func (everyModel) Ping(context.Context) error              { return nil }
 
 // pngWriter draws the smallest PNG there is: its signature.
 type pngWriter struct{}

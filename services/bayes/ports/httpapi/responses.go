@@ -38,9 +38,11 @@ type IntervalResponse struct {
 	Hi   float64 `json:"hi"`
 }
 
-// ModelList is the answer of GET /models.
+// ModelList is the answer of GET /models: one page of the list.
 type ModelList struct {
 	Models []ModelSummaryResponse `json:"models"`
+	// Next is the ?after= of the next page; null on the last page.
+	Next *string `json:"next"`
 }
 
 // ModelSummaryResponse is one row of GET /models.
@@ -152,10 +154,13 @@ func intervalResponse(i model.Interval) IntervalResponse {
 	return IntervalResponse{Prob: i.Prob, Lo: i.Lo, Hi: i.Hi}
 }
 
-func modelList(l []query.ModelSummary) ModelList {
-	out := ModelList{Models: make([]ModelSummaryResponse, len(l))}
-	for i, s := range l {
+func modelList(l query.ModelList) ModelList {
+	out := ModelList{Models: make([]ModelSummaryResponse, len(l.Models))}
+	for i, s := range l.Models {
 		out.Models[i] = ModelSummaryResponse{Name: s.Name, W: s.W, N: s.N, Mean: s.Mean, PriorSpec: s.PriorSpec, GridPoints: s.GridPoints}
+	}
+	if l.Next != "" {
+		out.Next = &l.Next
 	}
 	return out
 }

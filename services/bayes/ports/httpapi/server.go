@@ -6,6 +6,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -46,10 +47,17 @@ type Options struct {
 	// when the HTTP server starts shutting down (RegisterOnShutdown): a
 	// feed never ends by itself, and Shutdown waits for open requests.
 	Done <-chan struct{}
+	// LiveMaxStreams caps the events feeds open at once, over every feed
+	// route (LIVE_MAX_STREAMS); beyond it a feed is refused with 503 and
+	// Retry-After. Zero means DefaultLiveMaxStreams.
+	LiveMaxStreams int
+	// Live, when not nil, follows the open feeds and the models they watch.
+	Live LiveMetrics
 }
 
 // DefaultLivePoll keeps the live page within a quarter of a second of Redis
-// at the cost of one small read per open page per tick.
+// at the cost of one pipelined read per tick of every model a page watches,
+// however many pages watch it (see hub).
 const DefaultLivePoll = 250 * time.Millisecond
 
 // NewHandler returns the routes of bayes.
@@ -58,6 +66,7 @@ func NewHandler(a app.Application, opts Options, log *slog.Logger) http.Handler 
 		opts.LivePoll = DefaultLivePoll
 	}
 	h := &handlers{app: a, log: log, opts: opts}
+	h.streams, h.hub = newLive(a, opts, log)
 	mux := http.NewServeMux()
 	if opts.Metrics != nil {
 		mux.Handle("GET /metrics", opts.Metrics)
@@ -86,9 +95,11 @@ func NewHandler(a app.Application, opts Options, log *slog.Logger) http.Handler 
 }
 
 type handlers struct {
-	app  app.Application
-	log  *slog.Logger
-	opts Options
+	app     app.Application
+	log     *slog.Logger
+	opts    Options
+	streams *streams // the cap on open feeds (hub.go)
+	hub     *hub     // the polling the feeds share (hub.go)
 }
 
 func (h *handlers) readyz(w http.ResponseWriter, r *http.Request) {
@@ -117,8 +128,23 @@ func (h *handlers) model(w http.ResponseWriter, r *http.Request, name string) {
 	writeJSON(w, http.StatusOK, modelResponse(v))
 }
 
+// models answers GET /models: one page of the list, ?limit= rows at most
+// (query.DefaultListLimit when absent or empty), after the name ?after=,
+// of the names starting with ?prefix=; its next is the after of the next
+// page, null on the last.
 func (h *handlers) models(w http.ResponseWriter, r *http.Request) {
-	l, err := h.app.Queries.Models.List(r.Context())
+	params := r.URL.Query()
+	q := query.ListQuery{After: params.Get("after"), Prefix: params.Get("prefix"), Limit: query.DefaultListLimit}
+	if raw := params.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > query.MaxListLimit {
+			h.fail(w, r, apperr.New(apperr.IncorrectInput, "limit=%q: want a whole number from 1 to %d, e.g. ?limit=%d",
+				clip.String(raw, clip.Param), query.MaxListLimit, query.DefaultListLimit))
+			return
+		}
+		q.Limit = n
+	}
+	l, err := h.app.Queries.Models.List(r.Context(), q)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -185,12 +211,17 @@ func (h *handlers) plot(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	// The image is whole before the status goes out, so a failed draw is a
+	// problem (500), not a 200 with half a PNG. It is the model's latest.png
+	// when the plotter drew this very state, otherwise drawn now.
+	var b bytes.Buffer
+	if err := h.opts.Plots.WritePNG(r.Context(), &b, v); err != nil {
+		h.fail(w, r, apperr.Wrap(apperr.Unknown, err, "the plot of model "+v.Name+" could not be drawn"))
+		return
+	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := h.opts.Plots.WritePNG(r.Context(), w, v); err != nil {
-		// Headers may be out already; the log says what happened.
-		h.log.WarnContext(r.Context(), "plot failed", "model", v.Name, "err", err)
-	}
+	_, _ = w.Write(b.Bytes())
 }
 
 // fail is the one place that turns an error into a response.

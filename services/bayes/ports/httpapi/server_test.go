@@ -50,9 +50,12 @@ func (f fakeRedis) Models(_ context.Context, names ...string) ([]query.StoredMod
 	return out, nil
 }
 
-func (f fakeRedis) ModelNames(context.Context) ([]string, error) {
-	return []string{"ab", "default"}, f.err
+func (f fakeRedis) ModelPage(_ context.Context, after, prefix string, limit int) ([]string, bool, error) {
+	names, more := pageOf([]string{"ab", "default"}, after, prefix, limit)
+	return names, more, f.err
 }
+
+func (f fakeRedis) ModelCount(context.Context) (int, error) { return 2, f.err }
 
 func (f fakeRedis) Ping(context.Context) error { return f.err }
 

@@ -1,13 +1,21 @@
-// The live page of bayes: lists the models, follows one through
-// Server-Sent Events (GET /models/{name}/events on bayes) with the
-// posterior predictive of its next tosses (GET /models/{name}/predictive),
-// compares two or more side by side (GET /compare/events) and sends
-// observations (single tosses and batches of counts) and model definitions
-// to the api, whose URL bayes puts in the meta tag edb-api-url. No
-// framework, no build step, nothing from a CDN.
+// The live page of bayes: lists the models a page at a time (GET /models,
+// with a search by prefix), follows one through Server-Sent Events (GET
+// /models/{name}/events on bayes, which also says when it is deleted or
+// reset) with the posterior predictive of its next tosses (GET
+// /models/{name}/predictive), compares two or more side by side (GET
+// /compare/events) and sends observations (single tosses and batches of
+// counts) and model definitions to the api, whose URL bayes puts in the
+// meta tag edb-api-url, with the api token the user gave when the api asked
+// for one (401). No framework, no build step, nothing from a CDN.
 
 const SVG = "http://www.w3.org/2000/svg";
 const NAME_RULE = /^[A-Za-z0-9_-]{1,64}$/;
+const NAME_RULE_TEXT = "1 to 64 letters, digits, '-' or '_'";
+const LIST_PAGE = 50; // rows the list shows at first, and adds on "more"
+const MAX_LIMIT = 1000; // bayes' largest page (GET /models?limit=)
+const SEARCH_AFTER_MS = 200; // keys typed within this are one search
+const TOKEN_KEY = "edb-api-token"; // sessionStorage: this tab only
+const TOKEN_RULE = /^[\x21-\x7e]{16,256}$/; // the api's: printable ASCII, no spaces
 const LIST_EVERY_MS = 4000;
 const REOPEN_AFTER_MS = 3000;
 const MAX_COMPARE = 10; // bayes compares at most ten models at once
@@ -54,6 +62,17 @@ const el = {
   predStatus: $("pred-status"),
   models: $("models"),
   modelsStatus: $("models-status"),
+  modelsSearch: $("models-search"),
+  modelsCount: $("models-count"),
+  modelsMore: $("models-more"),
+  modelNotice: $("model-notice"),
+  compareNotice: $("compare-notice"),
+  tokenForm: $("token-form"),
+  tokenWhy: $("token-why"),
+  tokenInput: $("token-input"),
+  tokenCancel: $("token-cancel"),
+  tokenState: $("token-state"),
+  tokenForget: $("token-forget"),
   form: $("new-model"),
   newName: $("new-name"),
   newPrior: $("new-prior"),
@@ -91,6 +110,19 @@ const state = {
   compareReopen: 0, // timer that reopens a comparison feed the server refused
   picks: new Map(), // model name -> its checkbox in the picker
   rows: new Map(), // model name -> the cells of its row in the comparison table
+  deleted: false, // the followed model was deleted and is not back yet
+};
+
+// The list of models as shown: the first want rows of the names starting
+// with prefix, and the after of the page that follows them (null: none).
+const list = {
+  prefix: "",
+  want: LIST_PAGE,
+  rows: [],
+  next: null,
+  seq: 0, // the newest listing; an older one's answer is dropped
+  search: 0, // timer of a search being typed
+  bad: false, // the search box holds what no name starts with
 };
 
 // ---- formatting -----------------------------------------------------------
@@ -201,6 +233,8 @@ function choose(name, { updateURL = true } = {}) {
   el.select.value = name;
   setText(el.modelName, name);
   setLinks(name);
+  notice(el.modelNotice, "");
+  state.deleted = false;
   clearView();
   follow(name);
 }
@@ -232,10 +266,21 @@ function follow(name) {
   }
   state.source = openFeed({
     url: modelPath(name) + "/events",
-    answerURL: modelPath(name),
     event: "model",
     conn: el.conn,
     onData: render,
+    onChange: (kind) => {
+      if (kind === "deleted") {
+        // The feed stays open: the model created again comes back on it.
+        state.deleted = true;
+        notice(el.modelNotice, `model deleted: ${name} no longer exists; the page shows it again if it is created again`, "deleted");
+        clearView();
+        setConn("model deleted", "idle");
+      } else {
+        notice(el.modelNotice, `model reset: ${name}'s counts went back to 0 (its prior and grid are kept)`, "reset");
+      }
+      refreshList();
+    },
     isCurrent: (es) => state.source === es,
     reopen: () => {
       state.reopen = setTimeout(() => state.name === name && follow(name), REOPEN_AFTER_MS);
@@ -244,15 +289,16 @@ function follow(name) {
 }
 
 // openFeed follows one of bayes' Server-Sent Events feeds at url: the data
-// of each event named event goes to onData, and conn shows the feed's
-// state. isCurrent says whether the page still wants this EventSource (a
-// newer one replaces it). One listener handles two errors: an "error"
-// event bayes sends (it has data: Redis could not be read, the feed goes
-// on) and the browser's own error when the connection fails (no data).
-// When bayes answers with an error instead of a stream (an unknown model,
-// perhaps one being created), the page asks answerURL why, shows it, and
-// calls reopen to try again later.
-function openFeed({ url, answerURL, event, conn, onData, isCurrent, reopen }) {
+// of each event named event goes to onData, the model of a "deleted" or
+// "reset" event to onChange, and conn shows the feed's state. isCurrent
+// says whether the page still wants this EventSource (a newer one replaces
+// it). One listener handles two errors: an "error" event bayes sends (it
+// has data: Redis could not be read, the feed goes on) and the browser's
+// own error when the connection fails (no data). When bayes answers with
+// an error instead of a stream (an unknown model, perhaps one being
+// created, or too many feeds open), the page asks url again for the
+// reason, shows it, and calls reopen to try again later.
+function openFeed({ url, event, conn, onData, onChange, isCurrent, reopen }) {
   setConn("connecting…", "connecting", conn);
   const es = new EventSource(url);
   es.addEventListener("open", () => {
@@ -263,6 +309,16 @@ function openFeed({ url, answerURL, event, conn, onData, isCurrent, reopen }) {
     setConn("live", "live", conn);
     onData(JSON.parse(e.data));
   });
+  for (const kind of ["deleted", "reset"]) {
+    es.addEventListener(kind, (e) => {
+      if (!isCurrent(es)) return;
+      let model = "";
+      try {
+        model = JSON.parse(e.data).model ?? "";
+      } catch {}
+      onChange?.(kind, model);
+    });
+  }
   es.addEventListener("error", (e) => {
     if (!isCurrent(es)) return;
     if (e.data) {
@@ -274,7 +330,7 @@ function openFeed({ url, answerURL, event, conn, onData, isCurrent, reopen }) {
       return;
     }
     if (es.readyState === EventSource.CLOSED) {
-      explainRefusal(answerURL, conn, () => isCurrent(es));
+      explainRefusal(url, conn, () => isCurrent(es));
       reopen();
     } else {
       setConn("reconnecting…", "connecting", conn);
@@ -283,15 +339,31 @@ function openFeed({ url, answerURL, event, conn, onData, isCurrent, reopen }) {
   return es;
 }
 
-// explainRefusal shows bayes' JSON error for answerURL, the GET behind a
-// feed it refused, while the feed is still wanted.
-async function explainRefusal(answerURL, conn, wanted) {
+// explainRefusal asks url, a feed bayes refused, again and shows the
+// problem it answers (a 404 for a model not there yet, a 503 when too many
+// feeds are open), while the feed is still wanted. A stream this time is
+// closed at once: the EventSource that failed reopens by itself later.
+async function explainRefusal(url, conn, wanted) {
   let msg = "bayes is unreachable";
+  const ctrl = new AbortController();
   try {
-    const resp = await fetch(answerURL);
-    msg = problemText(await readJSON(resp), resp);
+    const resp = await fetch(url, { signal: ctrl.signal, headers: { Accept: "text/event-stream" } });
+    if (resp.ok) {
+      ctrl.abort();
+      msg = "reconnecting…";
+    } else {
+      msg = problemText(await readJSON(resp), resp);
+    }
   } catch {}
   if (wanted()) setConn(msg, "error", conn);
+}
+
+// notice shows what happened to a followed model (kind: deleted, reset,
+// created), or hides the notice (text "").
+function notice(node, text, kind = "") {
+  node.hidden = text === "";
+  setText(node, text);
+  node.dataset.kind = kind;
 }
 
 // ---- drawing ----------------------------------------------------------------
@@ -306,6 +378,10 @@ function clearView() {
 
 function render(v) {
   state.shown = true;
+  if (state.deleted) {
+    state.deleted = false;
+    notice(el.modelNotice, `${v.name} was created again`, "created");
+  }
   setText(el.n, String(v.n));
   setText(el.w, String(v.w));
   setText(el.mean, fix(v.mean));
@@ -641,12 +717,24 @@ function followCompare() {
     return;
   }
   const query = compareQuery(names);
+  notice(el.compareNotice, "");
   state.compareSource = openFeed({
     url: "/compare/events?" + query,
-    answerURL: "/compare?" + query,
     event: "compare",
     conn: el.compareConn,
-    onData: renderCompare,
+    onData: (v) => {
+      if (el.compareNotice.dataset.kind === "deleted") notice(el.compareNotice, "every model compared exists again", "created");
+      renderCompare(v);
+    },
+    onChange: (kind, model) => {
+      if (kind === "deleted") {
+        notice(el.compareNotice, `model deleted: ${model}; the comparison goes on once it exists again`, "deleted");
+        setConn(`waiting for ${model}`, "idle", el.compareConn);
+      } else {
+        notice(el.compareNotice, `model reset: ${model}'s counts went back to 0`, "reset");
+      }
+      refreshList();
+    },
     isCurrent: (es) => state.compareSource === es,
     reopen: () => {
       const es = state.compareSource;
@@ -819,18 +907,88 @@ function ticks(lo, hi) {
 
 // ---- the list of models -----------------------------------------------------
 
+// listPage reads one page of GET /models: rows of the names starting with
+// prefix after the name after ("" for the first page), and the after of
+// the next page (null on the last).
+async function listPage(prefix, after, limit) {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (prefix) q.set("prefix", prefix);
+  if (after) q.set("after", after);
+  const resp = await fetch("/models?" + q);
+  const body = await readJSON(resp);
+  if (!resp.ok) throw new Error(problemText(body, resp));
+  return { models: body.models ?? [], next: body.next ?? null };
+}
+
+// refreshList reads the list as shown again, its first list.want rows in
+// as few pages as bayes allows, so new counts and new models appear.
 async function refreshList() {
-  let list;
+  if (list.bad) return; // the error stays until the search is fixed
+  const seq = ++list.seq;
+  const { prefix, want } = list;
+  const rows = [];
+  let next = null;
   try {
-    const resp = await fetch("/models");
-    if (!resp.ok) throw new Error(problemText(await readJSON(resp), resp));
-    list = (await resp.json()).models ?? [];
+    do {
+      const page = await listPage(prefix, next ?? "", Math.min(want - rows.length, MAX_LIMIT));
+      rows.push(...page.models);
+      next = page.next;
+    } while (next !== null && rows.length < want);
   } catch (err) {
-    setStatus(el.modelsStatus, `listing the models failed: ${err.message}`, "error");
+    if (seq === list.seq) setStatus(el.modelsStatus, `listing the models failed: ${err.message}`, "error");
     return;
   }
+  if (seq === list.seq) showList(rows, next);
+}
+
+// more shows the next page of the list after the rows shown.
+async function more() {
+  if (list.next === null) return;
+  const seq = ++list.seq;
+  const { prefix, next, rows } = list;
+  // A refresh from now on reads the longer list.
+  list.want = rows.length + LIST_PAGE;
+  let page;
+  try {
+    page = await listPage(prefix, next, LIST_PAGE);
+  } catch (err) {
+    if (seq === list.seq) setStatus(el.modelsStatus, `listing more models failed: ${err.message}`, "error");
+    return;
+  }
+  if (seq === list.seq) showList([...rows, ...page.models], page.next);
+}
+
+// search lists the models whose names start with what the search box
+// holds, once typing pauses; the page refuses what is no name's start
+// without asking bayes.
+function search() {
+  clearTimeout(list.search);
+  list.search = setTimeout(() => {
+    const prefix = el.modelsSearch.value.trim();
+    list.bad = prefix !== "" && !NAME_RULE.test(prefix);
+    if (list.bad) {
+      list.seq++; // drop a listing under way
+      setStatus(el.modelsStatus, `search "${prefix}": a name is ${NAME_RULE_TEXT}`, "error");
+      return;
+    }
+    list.prefix = prefix;
+    list.want = LIST_PAGE;
+    refreshList();
+  }, SEARCH_AFTER_MS);
+}
+
+// showList shows rows (what GET /models answered) in the table, the model
+// chooser and the comparison's picker, and the "more" button when next
+// says there are more.
+function showList(shown, next) {
+  list.rows = shown;
+  list.next = next;
+  el.modelsMore.hidden = next === null;
+  const n = shown.length;
+  const which = list.prefix ? ` starting with "${list.prefix}"` : "";
+  setText(el.modelsCount, n === 0 ? `no model${which}` : `${n} model${n === 1 ? "" : "s"}${which}${next === null ? "" : ", more after these"}`);
   setStatus(el.modelsStatus, "", "");
-  const names = list.map((m) => m.name);
+  const names = shown.map((m) => m.name);
   if (names.join("\n") !== state.names.join("\n")) {
     state.names = names;
     const keep = state.name;
@@ -839,8 +997,9 @@ async function refreshList() {
     el.select.value = keep;
     renderPicks();
   }
-  const rows = list.map((m) => {
+  const rows = shown.map((m) => {
     const tr = document.createElement("tr");
+    tr.dataset.name = m.name;
     if (m.name === state.name) tr.className = "current";
     const link = document.createElement("a");
     link.href = "?model=" + encodeURIComponent(m.name);
@@ -861,23 +1020,95 @@ async function refreshList() {
   el.models.replaceChildren(...rows);
 }
 
+// ---- the api's token ----------------------------------------------------------
+
+// The token the user gave, for this tab only; "" when none (the api then
+// gets no Authorization header, as before tokens existed).
+function savedToken() {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function saveToken(token) {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {}
+  el.tokenState.hidden = !token;
+}
+
+// apiHeaders are the headers of a write to the api: JSON, and the token
+// when the user gave one.
+function apiHeaders() {
+  const h = { "Content-Type": "application/json" };
+  const token = savedToken();
+  if (token) h.Authorization = "Bearer " + token;
+  return h;
+}
+
+let retryWithToken = null; // the write a 401 stopped, sent again with a token
+
+// askToken shows the token form after the api answered 401 (why is its
+// problem detail) to a write, which retry sends again once a token is
+// given. A token the api refused is forgotten.
+function askToken(why, retry) {
+  const refused = savedToken() !== "";
+  if (refused) saveToken("");
+  retryWithToken = retry;
+  setText(el.tokenWhy, `${refused ? "The api refused the token" : "The api asks for a token"}: ${why}`);
+  el.tokenForm.hidden = false;
+  el.tokenInput.value = "";
+  el.tokenInput.focus();
+}
+
+function useToken(e) {
+  e.preventDefault();
+  const token = el.tokenInput.value.trim();
+  if (!TOKEN_RULE.test(token)) {
+    setText(el.tokenWhy, "a token is 16 to 256 printable characters, no spaces");
+    el.tokenInput.focus();
+    return;
+  }
+  saveToken(token);
+  el.tokenInput.value = "";
+  el.tokenForm.hidden = true;
+  const retry = retryWithToken;
+  retryWithToken = null;
+  retry?.();
+}
+
+function cancelToken() {
+  retryWithToken = null;
+  el.tokenInput.value = "";
+  el.tokenForm.hidden = true;
+}
+
 // ---- talking to the api -----------------------------------------------------
 
 let sent = 0;
 
 // record POSTs an observation, one toss or a batch of counts (observation
-// is the JSON body, what says it in the status line), to the api.
-async function record(observation, what) {
-  const name = state.name;
+// is the JSON body, what says it in the status line), to the api. A 401
+// asks for a token and records it again once given; a 403 shows why the
+// token may not.
+async function record(observation, what, name = state.name) {
   const seq = ++sent;
   setStatus(el.status, `sending ${what} to ${name}…`, "pending");
   try {
     const resp = await fetch(apiURL + modelPath(name) + "/observations", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: apiHeaders(),
       body: JSON.stringify(observation),
     });
     const body = await readJSON(resp);
+    if (resp.status === 401) {
+      setStatus(el.status, `the api needs a token to record ${what}: ${problemText(body, resp)}`, "error");
+      askToken(problemText(body, resp), () => record(observation, what, name));
+      return;
+    }
     if (resp.status !== 201) {
       setStatus(el.status, `the api refused ${what}: ${resp.status} ${problemText(body, resp)}`, "error");
       return;
@@ -935,11 +1166,15 @@ async function define(e) {
   try {
     const resp = await fetch(apiURL + modelPath(name), {
       method: "PUT",
-      headers: { "Content-Type": "application/json" },
+      headers: apiHeaders(),
       body: JSON.stringify({ prior, grid_points: gridPoints }),
     });
     const body = await readJSON(resp);
     switch (resp.status) {
+      case 401:
+        setStatus(el.newStatus, `401: the api needs a token to define ${name}: ${problemText(body, resp)}`, "error");
+        askToken(problemText(body, resp), () => el.form.requestSubmit());
+        return;
       case 202:
         setStatus(el.newStatus, `202 accepted: bayes creates ${name} (${body.prior}, ${body.grid_points} points) in a moment`, "ok");
         break;
@@ -963,6 +1198,7 @@ async function define(e) {
 // ---- start ------------------------------------------------------------------
 
 el.apiURL.textContent = apiURL || location.origin;
+el.tokenState.hidden = savedToken() === "";
 el.btnW.addEventListener("click", () => record({ trial: "w" }, "w"));
 el.btnL.addEventListener("click", () => record({ trial: "l" }, "l"));
 el.batch.addEventListener("submit", batch);
@@ -974,6 +1210,11 @@ el.predK.addEventListener("input", () => {
 });
 el.form.addEventListener("submit", define);
 el.select.addEventListener("change", () => choose(el.select.value));
+el.modelsSearch.addEventListener("input", search);
+el.modelsMore.addEventListener("click", more);
+el.tokenForm.addEventListener("submit", useToken);
+el.tokenCancel.addEventListener("click", cancelToken);
+el.tokenForget.addEventListener("click", () => saveToken(""));
 addEventListener("hashchange", () => {
   const h = hashName();
   if (h) choose(h, { updateURL: false });
