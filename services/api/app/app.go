@@ -19,6 +19,8 @@ type Application struct {
 type Commands struct {
 	RecordObservation command.RecordObservationHandler
 	DefineModel       command.DefineModelHandler
+	DeleteModel       command.DeleteModelHandler
+	ResetModel        command.ResetModelHandler
 }
 
 // Queries only read.

@@ -2,11 +2,13 @@ package service
 
 import (
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/domain/access"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/logging"
@@ -27,6 +29,9 @@ const (
 	// DefaultRateLimit is off, so benchmarks and a default setup behind one
 	// proxy address are never throttled; deployments facing clients set it.
 	DefaultRateLimit = 0
+	// DefaultMaxModels is bayes' default too: both must agree (bayes
+	// enforces the cap when it creates a model, the api refuses at once).
+	DefaultMaxModels = 10_000
 )
 
 // Config is everything the api reads from its environment, read once at
@@ -65,10 +70,23 @@ type Config struct {
 	// another site, e.g. bayes' live page (CORS_ALLOW_ORIGINS, comma
 	// separated; empty, the default, sends no CORS headers; * allows any).
 	CORSOrigins []string
+	// MaxModels caps the number of models (MAX_MODELS, default 10,000, 0:
+	// no cap): an observation or definition that would create a model when
+	// as many exist is refused with 409. Set it to bayes' value.
+	MaxModels int
 	// PprofAddr, when set, serves Go's runtime profiles (/debug/pprof/) on
 	// this loopback host:port, apart from the public port (PPROF_ADDR,
 	// default empty: off).
 	PprofAddr string
+	// Tokens are the API tokens of the file API_TOKENS_FILE, read once at
+	// start-up (domain/access has the format): with them every writing
+	// endpoint needs Authorization: Bearer <token> with its scope. nil, the
+	// default (variable unset), is tokens off: every endpoint is open.
+	Tokens *access.Tokens
+	// LegacyOpen keeps /update_model/{w|l} open to anyone while tokens are
+	// on, for the original's clients (LEGACY_OPEN: 0 or 1, false or true;
+	// default 0).
+	LegacyOpen bool
 }
 
 // LoadConfig reads the configuration through lookup (os.LookupEnv in
@@ -88,6 +106,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		ShutdownDrain:   r.Duration("SHUTDOWN_DRAIN", 0, 0, time.Minute),
 		MaxRequestBytes: r.Int("MAX_REQUEST_BYTES", DefaultMaxRequestBytes, 1, 64<<20),
 		RateLimit:       r.Int("RATE_LIMIT", DefaultRateLimit, 0, 10_000_000),
+		MaxModels:       r.Int("MAX_MODELS", DefaultMaxModels, 0, 10_000_000),
 	}
 	// One second's worth by default: a client may spend its whole second at
 	// once, but not more.
@@ -106,6 +125,15 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	if err := profiling.CheckAddr(cfg.PprofAddr); err != nil {
 		r.Fail("PPROF_ADDR", cfg.PprofAddr, err.Error())
 	}
+	if path := r.String("API_TOKENS_FILE", ""); path != "" {
+		tokens, err := readTokens(path)
+		if err != nil {
+			r.Fail("API_TOKENS_FILE", path, "a readable file of lines NAME SCOPES TOKEN ("+err.Error()+")")
+		}
+		cfg.Tokens = tokens
+	}
+	legacy := r.OneOf("LEGACY_OPEN", "0", "0", "1", "false", "true")
+	cfg.LegacyOpen = legacy == "1" || legacy == "true"
 	if strings.ContainsAny(cfg.Stream, " \t\r\n") {
 		r.Fail("REDIS_STREAM", cfg.Stream, "a stream name without white space")
 	}
@@ -113,6 +141,17 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// readTokens reads the tokens file at path. Its errors name the line at
+// fault, never a token (access.Parse).
+func readTokens(path string) (*access.Tokens, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err // *fs.PathError: "open <path>: <why>"
+	}
+	defer f.Close()
+	return access.Parse(f)
 }
 
 // validOrigin reports whether s is a browser origin: scheme://host[:port].

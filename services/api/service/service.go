@@ -96,16 +96,30 @@ func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, re
 	return application, cleanup, nil
 }
 
-func newApplication(client redis.Cmdable, pub command.Publisher, specs command.SpecReader, cfg Config) (app.Application, error) {
+func newApplication(client redis.Cmdable, pub command.Publisher, specs command.Catalog, cfg Config) (app.Application, error) {
 	pinger, err := redisstream.NewPinger(client)
 	if err != nil {
 		return app.Application{}, fmt.Errorf("building pinger: %w", err)
 	}
-	record, err := command.NewRecordObservationHandler(pub, time.Now)
+	// One view of the models for every handler: what one learns exists,
+	// the others need not read again, and a deletion is forgotten by all.
+	models, err := command.NewModels(specs, cfg.MaxModels)
+	if err != nil {
+		return app.Application{}, fmt.Errorf("building models: %w", err)
+	}
+	record, err := command.NewRecordObservationHandler(pub, time.Now, command.WithModels(models))
 	if err != nil {
 		return app.Application{}, fmt.Errorf("building handler: %w", err)
 	}
-	define, err := command.NewDefineModelHandler(pub, specs, time.Now)
+	define, err := command.NewDefineModelHandler(pub, specs, time.Now, command.WithModels(models))
+	if err != nil {
+		return app.Application{}, fmt.Errorf("building handler: %w", err)
+	}
+	del, err := command.NewDeleteModelHandler(pub, models, time.Now)
+	if err != nil {
+		return app.Application{}, fmt.Errorf("building handler: %w", err)
+	}
+	reset, err := command.NewResetModelHandler(pub, models, time.Now)
 	if err != nil {
 		return app.Application{}, fmt.Errorf("building handler: %w", err)
 	}
@@ -114,9 +128,20 @@ func newApplication(client redis.Cmdable, pub command.Publisher, specs command.S
 		return app.Application{}, fmt.Errorf("building handler: %w", err)
 	}
 	return app.Application{
-		Commands: app.Commands{RecordObservation: record, DefineModel: define},
+		Commands: app.Commands{RecordObservation: record, DefineModel: define, DeleteModel: del, ResetModel: reset},
 		Queries:  app.Queries{Readiness: ready},
 	}, nil
+}
+
+// apiTokens says in the start-up log whether tokens are on and which, by
+// name: an operator sees that the file was read, never a token.
+func apiTokens(cfg Config) slog.Attr {
+	if cfg.Tokens == nil {
+		return slog.String("api_tokens", "off")
+	}
+	return slog.Group("api_tokens",
+		slog.Any("names", cfg.Tokens.Names()),
+		slog.Bool("legacy_open", cfg.LegacyOpen))
 }
 
 // Run serves the api on cfg.Port until ctx is cancelled (SIGTERM in main),
@@ -145,6 +170,12 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	defer waitProfiling()
 	defer stopProfiling()
 
+	var auth *httpapi.Auth
+	if cfg.Tokens != nil {
+		if auth, err = httpapi.NewAuth(cfg.Tokens, cfg.LegacyOpen, reg); err != nil {
+			return err
+		}
+	}
 	var draining atomic.Bool
 	server := httpapi.New(application, httpapi.Options{
 		AppName: Name, Stream: cfg.Stream,
@@ -153,6 +184,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
 		Tracing:        tracing.Enabled,
 		CORSOrigins:    cfg.CORSOrigins,
+		Auth:           auth,
 		Limits: httpapi.Limits{
 			MaxBodyBytes:  cfg.MaxRequestBytes,
 			RatePerSecond: cfg.RateLimit, Burst: cfg.RateLimitBurst,
@@ -170,7 +202,9 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		slog.String("addr", ln.Addr().String()),
 		slog.String("redis", redisconf.Describe(cfg.Redis)),
 		slog.String("stream", cfg.Stream),
-		slog.Bool("tracing", tracing.Enabled))
+		slog.Int("max_models", cfg.MaxModels),
+		slog.Bool("tracing", tracing.Enabled),
+		apiTokens(cfg))
 
 	served := make(chan error, 1)
 	go func() { served <- server.Listener(ln) }()

@@ -25,6 +25,10 @@ const (
 	stream  = "update_model"
 	dead    = "update_model:dead"
 	state   = "update_model:model:default"
+	spec    = "update_model:spec:default"
+	models  = "update_model:models"
+	index   = "update_model:models:index"
+	epochs  = "update_model:epochs"
 	lease   = "update_model:pubsub-bridge"
 	channel = "update_model"
 )
@@ -182,12 +186,34 @@ func TestAPIUserMayOnlyAppendAndPing(t *testing.T) {
 	wantOK(t, "XGROUP CREATE (admin)", admin.XGroupCreateMkStream(ctx, stream, "bayes", "0").Err())
 	wantOK(t, "ACL LOG RESET", admin.Do(ctx, "ACL", "LOG", "RESET").Err())
 
+	if err := admin.Set(ctx, spec, `{"prior":"uniform","grid_points":30}`, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.SAdd(ctx, models, "default", "ab").Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantOK(t, "ACL LOG RESET", admin.Do(ctx, "ACL", "LOG", "RESET").Err())
+
 	api := s.client(t, redisacl.APIUser)
 	wantOK(t, "PING", api.Ping(ctx).Err())
 	id, err := api.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: []any{"trial", "w", "ts", "1", "source", "api"}}).Result()
 	wantOK(t, "XADD", err)
+	// Its reads: a spec (409 for a conflicting definition, 404 for a
+	// deletion of a missing model) and the number of models (MAX_MODELS),
+	// in one pipeline as the api sends them.
+	if got, err := api.Get(ctx, spec).Result(); err != nil || got == "" {
+		t.Errorf("GET spec: %q %v", got, err)
+	}
+	cmds, err := api.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Get(ctx, "update_model:spec:nope")
+		p.SCard(ctx, models)
+		return nil
+	})
+	if !errors.Is(err, redis.Nil) || len(cmds) != 2 || cmds[1].(*redis.IntCmd).Val() != 2 {
+		t.Errorf("GET + SCARD pipeline: %v %v, want nil and 2", cmds, err)
+	}
 	// The connection handshake (HELLO 3 AUTH, no CLIENT SETINFO) and the
-	// two commands above must not have been denied, not even harmlessly.
+	// commands above must not have been denied, not even harmlessly.
 	if log := aclLog(t, admin); len(log) != 0 {
 		t.Fatalf("the api's own commands were denied: %v", log)
 	}
@@ -211,6 +237,18 @@ func TestAPIUserMayOnlyAppendAndPing(t *testing.T) {
 		"XADD dead letters": api.XAdd(ctx, &redis.XAddArgs{Stream: dead, Values: []any{"a", "b"}}).Err(),
 		"XADD other key":    api.XAdd(ctx, &redis.XAddArgs{Stream: "other", Values: []any{"a", "b"}}).Err(),
 		"SET lease":         api.Set(ctx, lease, "x", 0).Err(),
+		"SET spec":          api.Set(ctx, spec, "x", 0).Err(),
+		"DEL spec":          api.Del(ctx, spec).Err(),
+		"SMEMBERS models":   api.SMembers(ctx, models).Err(),
+		"SSCAN models":      api.SScan(ctx, models, 0, "", 10).Err(),
+		"SISMEMBER models":  api.SIsMember(ctx, models, "ab").Err(),
+		"SADD models":       api.SAdd(ctx, models, "x").Err(),
+		"SREM models":       api.SRem(ctx, models, "ab").Err(),
+		"DEL models":        api.Del(ctx, models).Err(),
+		"SCARD other set":   api.SCard(ctx, "other").Err(),
+		"SCARD the index":   api.SCard(ctx, index).Err(),
+		"ZRANGE index":      api.ZRange(ctx, index, 0, -1).Err(),
+		"INCR epochs":       api.Incr(ctx, epochs).Err(),
 		"EVAL":              api.Eval(ctx, "return redis.call('DEL', KEYS[1])", []string{state}).Err(),
 		"EVALSHA":           api.EvalSha(ctx, "0000000000000000000000000000000000000000", []string{state}).Err(),
 		"FUNCTION":          api.FunctionFlush(ctx).Err(),
@@ -230,6 +268,9 @@ func TestAPIUserMayOnlyAppendAndPing(t *testing.T) {
 	}
 	if n, err := admin.XLen(ctx, stream).Result(); err != nil || n != 1 {
 		t.Fatalf("stream length %d %v, want the one XADD", n, err)
+	}
+	if n, err := admin.SCard(ctx, models).Result(); err != nil || n != 2 {
+		t.Fatalf("models set has %d names %v, want the two untouched", n, err)
 	}
 }
 
@@ -271,6 +312,31 @@ local s = redis.call('HMGET', KEYS[3], 'w', 'n')
 return {acked, n, s[1]}`)
 	wantOK(t, "commit script (EVALSHA, then EVAL)", commit.Run(ctx, bayes, []string{stream, dead, state}, "bayes", msgs[0].Messages[0].ID).Err())
 	wantOK(t, "commit script again (EVALSHA)", commit.Run(ctx, bayes, []string{stream, dead, state}, "bayes", msgs[0].Messages[1].ID).Err())
+	// Creation, reset and deletion of a model: spec, names set, sorted
+	// index, epochs counter, counts hash (the commit script's other paths).
+	lifecycle := redis.NewScript(`
+redis.call('GET', KEYS[4])
+if redis.call('SCARD', KEYS[2]) < 100 then
+  redis.call('SET', KEYS[4], ARGV[1])
+  redis.call('SADD', KEYS[2], ARGV[2])
+  redis.call('ZADD', KEYS[3], 0, ARGV[2])
+end
+if redis.call('EXISTS', KEYS[5]) == 0 then redis.call('INCR', KEYS[5]) end
+redis.call('HSET', KEYS[1], 'w', 0, 'n', 0, 'e', redis.call('INCR', KEYS[5]))
+redis.call('HGET', KEYS[1], 'e')
+redis.call('DEL', KEYS[1], KEYS[4])
+redis.call('SREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+return redis.call('INCR', KEYS[5])`)
+	const gone = "update_model:model:gone"
+	wantOK(t, "lifecycle script", lifecycle.Run(ctx, bayes, []string{gone, models, index, "update_model:spec:gone", epochs}, `{"prior":"uniform","grid_points":3}`, "gone").Err())
+	// The query side: pages of the index, the counts, the start-up indexing.
+	wantOK(t, "ZADD NX", bayes.ZAddNX(ctx, index, redis.Z{Member: "default"}).Err())
+	wantOK(t, "ZRANGEBYLEX", bayes.ZRangeByLex(ctx, index, &redis.ZRangeBy{Min: "(a", Max: "+", Count: 10}).Err())
+	wantOK(t, "ZCARD", bayes.ZCard(ctx, index).Err())
+	wantOK(t, "SCARD", bayes.SCard(ctx, models).Err())
+	wantOK(t, "SSCAN", bayes.SScan(ctx, models, 0, "", 1000).Err())
+	wantOK(t, "SMEMBERS", bayes.SMembers(ctx, models).Err())
 	wantOK(t, "SCRIPT LOAD", bayes.ScriptLoad(ctx, "return 1").Err())
 	wantOK(t, "XACK", bayes.XAck(ctx, stream, "bayes", msgs[0].Messages[2].ID).Err())
 	wantOK(t, "HMGET", bayes.HMGet(ctx, state, "w", "n").Err())
@@ -306,30 +372,38 @@ return redis.call('XADD', KEYS[2], '*', 'trial', 'w', 'source', 'pubsub')`)
 
 	// And nothing beyond: every command only on its own key.
 	denied := map[string]error{
-		"DEL stream":          bayes.Del(ctx, stream).Err(),
-		"DEL state":           bayes.Del(ctx, state).Err(),
-		"DEL dead letters":    bayes.Del(ctx, dead).Err(),
-		"HSET state":          bayes.HSet(ctx, state, "n", 0).Err(),
-		"SET state":           bayes.Set(ctx, state, "x", 0).Err(),
-		"HINCRBY other hash":  bayes.HIncrBy(ctx, "other", "n", 1).Err(),
-		"XTRIM dead letters":  bayes.XTrimMaxLen(ctx, dead, 0).Err(),
-		"XDEL stream":         bayes.XDel(ctx, stream, "0-1").Err(),
-		"XGROUP DESTROY":      bayes.XGroupDestroy(ctx, stream, "bayes").Err(),
-		"XADD other key":      bayes.XAdd(ctx, &redis.XAddArgs{Stream: "other", Values: []any{"a", "b"}}).Err(),
-		"SET other key":       bayes.Set(ctx, "other", "x", 0).Err(),
-		"script on other key": bayes.Eval(ctx, "return 1", []string{"other"}).Err(),
-		"FLUSHALL":            bayes.FlushAll(ctx).Err(),
-		"KEYS":                bayes.Keys(ctx, "*").Err(),
-		"CONFIG GET":          bayes.ConfigGet(ctx, "*").Err(),
-		"PUBLISH":             bayes.Publish(ctx, channel, "w").Err(),
-		"SCRIPT FLUSH":        bayes.ScriptFlush(ctx).Err(),
+		"DEL stream":           bayes.Del(ctx, stream).Err(),
+		"DEL dead letters":     bayes.Del(ctx, dead).Err(),
+		"DEL state and stream": bayes.Del(ctx, state, stream).Err(),
+		"DEL models":           bayes.Del(ctx, models).Err(),
+		"DEL index":            bayes.Del(ctx, index).Err(),
+		"DEL epochs":           bayes.Del(ctx, epochs).Err(),
+		"SET state":            bayes.Set(ctx, state, "x", 0).Err(),
+		"SET epochs":           bayes.Set(ctx, epochs, "0", 0).Err(),
+		"DECR epochs":          bayes.Decr(ctx, epochs).Err(),
+		"HSET spec":            bayes.HSet(ctx, spec, "n", 0).Err(),
+		"ZREMRANGEBYLEX":       bayes.ZRemRangeByLex(ctx, index, "-", "+").Err(),
+		"SPOP models":          bayes.SPop(ctx, models).Err(),
+		"SADD other set":       bayes.SAdd(ctx, "other", "x").Err(),
+		"HINCRBY other hash":   bayes.HIncrBy(ctx, "other", "n", 1).Err(),
+		"XTRIM dead letters":   bayes.XTrimMaxLen(ctx, dead, 0).Err(),
+		"XDEL stream":          bayes.XDel(ctx, stream, "0-1").Err(),
+		"XGROUP DESTROY":       bayes.XGroupDestroy(ctx, stream, "bayes").Err(),
+		"XADD other key":       bayes.XAdd(ctx, &redis.XAddArgs{Stream: "other", Values: []any{"a", "b"}}).Err(),
+		"SET other key":        bayes.Set(ctx, "other", "x", 0).Err(),
+		"script on other key":  bayes.Eval(ctx, "return 1", []string{"other"}).Err(),
+		"FLUSHALL":             bayes.FlushAll(ctx).Err(),
+		"KEYS":                 bayes.Keys(ctx, "*").Err(),
+		"CONFIG GET":           bayes.ConfigGet(ctx, "*").Err(),
+		"PUBLISH":              bayes.Publish(ctx, channel, "w").Err(),
+		"SCRIPT FLUSH":         bayes.ScriptFlush(ctx).Err(),
 	}
 	for what, err := range denied {
 		wantNoPerm(t, what, err)
 	}
 	// Scripts do not widen the ACL: every redis.call is checked.
-	wantScriptDenied(t, "DEL through a script", bayes.Eval(ctx, "return redis.call('DEL', KEYS[1])", []string{state}).Err())
-	wantScriptDenied(t, "HSET through a script", bayes.Eval(ctx, "return redis.call('HSET', KEYS[1], 'n', 0)", []string{state}).Err())
+	wantScriptDenied(t, "DEL through a script", bayes.Eval(ctx, "return redis.call('DEL', KEYS[1])", []string{stream}).Err())
+	wantScriptDenied(t, "SET through a script", bayes.Eval(ctx, "return redis.call('SET', KEYS[1], 'x')", []string{state}).Err())
 	wantScriptDenied(t, "XGROUP DESTROY through a script", bayes.Eval(ctx, "return redis.call('XGROUP', 'DESTROY', KEYS[1], 'bayes')", []string{stream}).Err())
 	other := bayes.Subscribe(ctx, "other-channel")
 	_, err = other.Receive(ctx)

@@ -5,11 +5,12 @@
 // testdata/users.acl, pinned by a golden test) and the documentation cannot
 // drift apart.
 //
-// The api may only append to the stream and ping. bayes gets, per key, only
-// the commands its code runs on that key, using Redis 7 selectors: it can
-// DEL the lease but not the stream, HINCRBY the state but not SET it. Lua
-// scripts do not widen this: every redis.call inside EVAL is checked against
-// the caller's ACL. The default user is switched off.
+// The api may only append to the stream, ping, read a model's spec and
+// count the models. bayes gets, per key, only the commands its code runs
+// on that key, using Redis 7 selectors: it can DEL the lease but not the
+// stream, HINCRBY the state but not SET it as a string. Lua scripts do not
+// widen this: every redis.call inside EVAL is checked against the caller's
+// ACL. The default user is switched off.
 //
 // Passwords are not part of the rules. A rendered line has none, so a user
 // loaded from it cannot log in until the deployment appends its secret
@@ -67,10 +68,13 @@ type User struct {
 func deadLetterKey(stream string) string { return stream + ":dead" }
 func leaseKey(stream string) string      { return stream + ":pubsub-bridge" }
 func modelsKey(stream string) string     { return stream + ":models" }
+func indexKey(stream string) string      { return stream + ":models:index" }
+func epochsKey(stream string) string     { return stream + ":epochs" }
 
-// API is the api's user: XADD to the stream and PING, nothing else. SELECT
-// is there because go-redis sends it on connect when REDIS_DB is not 0; key
-// patterns apply in every database, so it widens nothing.
+// API is the api's user: XADD to the stream and PING, GET a model's spec
+// and count the models, nothing else. SELECT is there because go-redis
+// sends it on connect when REDIS_DB is not 0; key patterns apply in every
+// database, so it widens nothing.
 func API(cfg Config) User {
 	cfg = cfg.withDefaults()
 	return User{Name: APIUser, Rules: []string{
@@ -78,9 +82,13 @@ func API(cfg Config) User {
 		"~" + glob(cfg.Stream),
 		"resetchannels",
 		"+ping", "+select", "+xadd",
-		// Model specs, to answer a conflicting definition with 409 at once;
-		// never the counts (<stream>:model:*).
+		// Model specs, to answer a conflicting definition with 409 and a
+		// deletion or reset of a missing model with 404 at once; never the
+		// counts (<stream>:model:*).
 		"(~" + glob(cfg.Stream) + ":spec:* +get)",
+		// The number of models, for MAX_MODELS (409 at once); not the names
+		// (SMEMBERS, SSCAN), not a change.
+		"(~" + glob(modelsKey(cfg.Stream)) + " +scard)",
 	}}
 }
 
@@ -95,22 +103,34 @@ func Bayes(cfg Config) User {
 	return User{Name: BayesUser, Rules: []string{
 		"reset", "on",
 		"~" + s, "~" + glob(deadLetterKey(cfg.Stream)), "~" + s + ":model:*", "~" + s + ":spec:*",
-		"~" + glob(modelsKey(cfg.Stream)), "~" + glob(leaseKey(cfg.Stream)),
+		"~" + glob(modelsKey(cfg.Stream)), "~" + glob(indexKey(cfg.Stream)), "~" + glob(epochsKey(cfg.Stream)),
+		"~" + glob(leaseKey(cfg.Stream)),
 		"resetchannels", "&" + glob(cfg.Channel),
 		"+ping", "+select", "+subscribe",
 		// go-redis Script.Run: EVALSHA, then EVAL on NOSCRIPT.
 		"+evalsha", "+eval", "+script|load",
-		// The observations: consumer group, claims, safe trim, metrics, and
-		// the pub/sub bridge's forwards.
+		// The observations: consumer group, claims, safe trim, metrics, the
+		// pub/sub bridge's forwards, and the commit's order barrier (the
+		// kind and model of entries other replicas hold: XPENDING, XRANGE).
 		"(~" + s + " +xgroup|create +xgroup|createconsumer +xgroup|delconsumer" +
-			" +xreadgroup +xack +xautoclaim +xpending +xinfo|groups +xinfo|consumers" +
+			" +xreadgroup +xack +xautoclaim +xpending +xrange +xinfo|groups +xinfo|consumers" +
 			" +xlen +xtrim +xadd)",
 		// Dead letters are only appended and counted.
 		"(~" + glob(deadLetterKey(cfg.Stream)) + " +xadd +xlen)",
-		// The model's counts, one hash per model name.
-		"(~" + s + ":model:* +hincrby +hmget)",
+		// The model's counts and epoch, one hash per model name (a reset
+		// sets them to zero with HSET), and its spec.
+		"(~" + s + ":model:* +hincrby +hmget +hget +hset)",
 		"(~" + s + ":spec:* +get +set)",
-		"(~" + glob(modelsKey(cfg.Stream)) + " +sadd +smembers)",
+		// A deletion removes both in one DEL. One selector must allow a
+		// command with all its keys, so DEL gets a selector of its own
+		// with both patterns, and nothing else.
+		"(~" + s + ":model:* ~" + s + ":spec:* +del)",
+		// The names: a set (created, deleted, counted for MAX_MODELS,
+		// scanned to build the index) and the sorted index pages read.
+		"(~" + glob(modelsKey(cfg.Stream)) + " +sadd +srem +scard +smembers +sscan)",
+		"(~" + glob(indexKey(cfg.Stream)) + " +zadd +zrem +zcard +zrangebylex)",
+		// The epochs counter: grows with every reset and deletion.
+		"(~" + glob(epochsKey(cfg.Stream)) + " +exists +incr)",
 		// The pub/sub bridge's lease.
 		"(~" + glob(leaseKey(cfg.Stream)) + " +set +get +pexpire +del)",
 	}}

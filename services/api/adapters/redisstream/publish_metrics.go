@@ -14,7 +14,7 @@ type PublishMetrics struct {
 	failures  prometheus.Counter
 	duration  prometheus.Histogram
 	// each label's counter, looked up once rather than per request
-	water, land, batch, define prometheus.Counter
+	water, land, batch, define, del, reset prometheus.Counter
 }
 
 // NewPublishMetrics registers the publish metrics with reg.
@@ -22,7 +22,7 @@ func NewPublishMetrics(reg prometheus.Registerer) *PublishMetrics {
 	m := &PublishMetrics{
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edb_api_events_published_total",
-			Help: "Events stored in the stream (XADD succeeded), by trial: w or l for one toss, batch for counts, define for a model definition.",
+			Help: "Events stored in the stream (XADD succeeded), by trial: w or l for one toss, batch for counts, define for a model definition, delete or reset for a model's deletion or reset.",
 		}, []string{"trial"}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edb_api_publish_failures_total",
@@ -38,6 +38,7 @@ func NewPublishMetrics(reg prometheus.Registerer) *PublishMetrics {
 	// The series exist from the start, at 0.
 	m.water, m.land = m.published.WithLabelValues(events.TrialWater), m.published.WithLabelValues(events.TrialLand)
 	m.batch, m.define = m.published.WithLabelValues(labelBatch), m.published.WithLabelValues(labelDefine)
+	m.del, m.reset = m.published.WithLabelValues(labelDelete), m.published.WithLabelValues(labelReset)
 	return m
 }
 
@@ -63,23 +64,30 @@ func (m *PublishMetrics) observe(start time.Time, o *events.Event, err error) {
 		m.land.Inc()
 	case labelBatch:
 		m.batch.Inc()
-	default:
+	case labelDefine:
 		m.define.Inc()
+	case labelDelete:
+		m.del.Inc()
+	default:
+		m.reset.Inc()
 	}
 }
 
-// Label values of edb_api_events_published_total besides the trials.
+// Label values of edb_api_events_published_total besides the trials: the
+// event kinds other than an observation are their own label.
 const (
 	labelBatch  = "batch"
-	labelDefine = "define"
+	labelDefine = events.KindDefine
+	labelDelete = events.KindDelete
+	labelReset  = events.KindReset
 )
 
 // publishedLabel is o's kind as a metric label and span attribute: its
-// trial, batch or define.
+// trial, batch, define, delete or reset.
 func publishedLabel(o *events.Event) string {
 	switch {
-	case o.Kind == events.KindDefine:
-		return labelDefine
+	case o.Kind == events.KindDefine || o.Kind == events.KindDelete || o.Kind == events.KindReset:
+		return o.Kind
 	case o.Trial != "":
 		return o.Trial
 	default:

@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
@@ -44,17 +45,24 @@ type DefineModelResult struct {
 // that exists with another spec is refused (Conflict) up front; the consumer
 // decides the races the api cannot see.
 type DefineModelHandler struct {
-	pub   Publisher
-	specs SpecReader
-	now   func() time.Time
+	pub    Publisher
+	specs  SpecReader
+	now    func() time.Time
+	models *Models // nil: no model cap
 }
 
-// NewDefineModelHandler checks its dependencies.
-func NewDefineModelHandler(pub Publisher, specs SpecReader, now func() time.Time) (DefineModelHandler, error) {
+// NewDefineModelHandler checks its dependencies; WithModels adds the model
+// cap (the specs are then read through the Models' catalog, with the count
+// of models in the same round trip).
+func NewDefineModelHandler(pub Publisher, specs SpecReader, now func() time.Time, opts ...Option) (DefineModelHandler, error) {
 	if pub == nil || specs == nil || now == nil {
 		return DefineModelHandler{}, errors.New("define model: nil publisher, spec reader or clock")
 	}
-	return DefineModelHandler{pub: pub, specs: specs, now: now}, nil
+	o, err := applyOptions(opts)
+	if err != nil {
+		return DefineModelHandler{}, fmt.Errorf("define model: %w", err)
+	}
+	return DefineModelHandler{pub: pub, specs: specs, now: now, models: o.models}, nil
 }
 
 // Handle checks the definition, compares it with the model's spec if the
@@ -73,9 +81,9 @@ func (h DefineModelHandler) Handle(ctx context.Context, cmd DefineModel) (Define
 		return DefineModelResult{}, invalid(err)
 	}
 	name := ev.Model
-	have, exists, err := h.specs.Spec(ctx, name)
+	have, exists, err := h.spec(ctx, name)
 	if err != nil {
-		return DefineModelResult{}, apperr.Wrap(apperr.Unavailable, err, "the event store is unavailable, try again")
+		return DefineModelResult{}, err
 	}
 	if exists {
 		if have != spec {
@@ -86,7 +94,20 @@ func (h DefineModelHandler) Handle(ctx context.Context, cmd DefineModel) (Define
 	}
 	id, err := h.pub.Publish(ctx, ev)
 	if err != nil {
-		return DefineModelResult{}, apperr.Wrap(apperr.Unavailable, err, "the event store is unavailable, try again")
+		return DefineModelResult{}, unavailable(err)
 	}
 	return DefineModelResult{ID: id, Model: name, Spec: spec, Status: DefinitionAccepted}, nil
+}
+
+// spec reads name's spec; with the cap on, a model that does not exist is
+// refused (Conflict) when MAX_MODELS exist.
+func (h DefineModelHandler) spec(ctx context.Context, name string) (events.ModelSpec, bool, error) {
+	if h.models != nil {
+		return h.models.forDefinition(ctx, name)
+	}
+	spec, ok, err := h.specs.Spec(ctx, name)
+	if err != nil {
+		return events.ModelSpec{}, false, unavailable(err)
+	}
+	return spec, ok, nil
 }

@@ -7,6 +7,7 @@ package command
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/domain/observation"
@@ -43,20 +44,26 @@ type RecordObservationResult struct {
 // RecordObservationHandler records observations by publishing them as
 // events; the model is updated by whoever consumes the event.
 type RecordObservationHandler struct {
-	pub Publisher
-	now func() time.Time
+	pub    Publisher
+	now    func() time.Time
+	models *Models // nil: no model cap
 }
 
 // NewRecordObservationHandler returns a handler publishing through pub and
-// stamping events with now (time.Now in production, fixed in tests).
-func NewRecordObservationHandler(pub Publisher, now func() time.Time) (RecordObservationHandler, error) {
+// stamping events with now (time.Now in production, fixed in tests);
+// WithModels adds the model cap.
+func NewRecordObservationHandler(pub Publisher, now func() time.Time, opts ...Option) (RecordObservationHandler, error) {
 	if pub == nil {
 		return RecordObservationHandler{}, errors.New("record observation: nil Publisher")
 	}
 	if now == nil {
 		return RecordObservationHandler{}, errors.New("record observation: nil clock")
 	}
-	return RecordObservationHandler{pub: pub, now: now}, nil
+	o, err := applyOptions(opts)
+	if err != nil {
+		return RecordObservationHandler{}, fmt.Errorf("record observation: %w", err)
+	}
+	return RecordObservationHandler{pub: pub, now: now, models: o.models}, nil
 }
 
 // Handle publishes the observation and returns only after the publisher has
@@ -81,9 +88,16 @@ func (h RecordObservationHandler) Handle(ctx context.Context, cmd RecordObservat
 	case observation.Land:
 		res.L = 1
 	}
+	if h.models != nil {
+		// A model seen existing costs nothing here; a new one costs one
+		// read, and is refused when MAX_MODELS exist.
+		if err := h.models.admitObservation(ctx, ev.Model); err != nil {
+			return RecordObservationResult{}, err
+		}
+	}
 	id, err := h.pub.Publish(ctx, ev)
 	if err != nil {
-		return RecordObservationResult{}, apperr.Wrap(apperr.Unavailable, err, "the event store is unavailable, try again")
+		return RecordObservationResult{}, unavailable(err)
 	}
 	res.ID, res.PublishedAt = id, ev.PublishedAt
 	return res, nil

@@ -52,6 +52,9 @@ type Options struct {
 	// CORSOrigins, when not empty, are the browser origins allowed to call
 	// the api from another site ("*": any).
 	CORSOrigins []string
+	// Auth, when set, are the API tokens the writing routes need (auth.go);
+	// nil: tokens off, and the routes are served exactly as without them.
+	Auth *Auth
 	// Draining, when set and true, means the api is about to stop: every
 	// answer closes its connection, so a keep-alive client opens its next
 	// one elsewhere instead of writing into a socket the shutdown closes,
@@ -100,6 +103,16 @@ type DefinitionBody struct {
 	Status     string `json:"status"`
 }
 
+// ModelChangeBody is the 202 answer to DELETE /models/{name} and
+// POST /models/{name}/reset: the deletion or reset is in the stream.
+type ModelChangeBody struct {
+	ID     string `json:"id"`
+	Model  string `json:"model"`
+	Action string `json:"action"` // delete or reset
+	Status string `json:"status"` // accepted
+	Stream string `json:"stream"`
+}
+
 // StatusBody is the answer of the health endpoints.
 type StatusBody struct {
 	Status string `json:"status"`
@@ -124,6 +137,9 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	}
 	s := server{app: application, stream: opts.Stream, draining: opts.Draining}
 	routes := s.routes(opts.MetricsHandler)
+	if opts.Auth != nil {
+		routes = opts.Auth.guard(routes)
+	}
 	f := fiber.New(fiber.Config{
 		AppName:               opts.AppName,
 		DisableStartupMessage: true,
@@ -154,7 +170,7 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 		f.Use(cors.New(cors.Config{
 			AllowOrigins: strings.Join(opts.CORSOrigins, ","),
 			AllowMethods: routes.browserMethods(),
-			AllowHeaders: "Content-Type",
+			AllowHeaders: "Content-Type, Authorization",
 			MaxAge:       600,
 		}))
 	}
@@ -164,6 +180,7 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 		f.Use(limit)
 	}
 	if opts.Tracing {
+		f.Use(withoutBasicCredentials)
 		f.Use(otelfiber.Middleware(
 			otelfiber.WithNext(func(c *fiber.Ctx) bool { return !routes.traced(c.Path()) }),
 			otelfiber.WithCollectClientIP(false),

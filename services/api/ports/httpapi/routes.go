@@ -7,6 +7,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/domain/access"
 )
 
 // route is one endpoint of the api. The route table is the one place that
@@ -34,15 +36,15 @@ type route struct {
 	scope Scope
 }
 
-// Scope is a permission an API token grants.
-type Scope string
+// Scope is a permission an API token grants (domain/access).
+type Scope = access.Scope
 
 // The scopes: observe records observations, define defines models, admin
 // deletes and resets them.
 const (
-	ScopeObserve Scope = "observe"
-	ScopeDefine  Scope = "define"
-	ScopeAdmin   Scope = "admin"
+	ScopeObserve = access.Observe
+	ScopeDefine  = access.Define
+	ScopeAdmin   = access.Admin
 )
 
 // routes is the api's route table; metrics, when not nil, serves

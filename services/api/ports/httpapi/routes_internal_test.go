@@ -22,12 +22,15 @@ func TestRouteTableAllow(t *testing.T) {
 		"/update_model/w":         "GET, POST",
 		"/update_model/x":         "GET, POST",
 		"/models/ab/observations": "POST",
-		"/models/ab":              "PUT",
+		"/models/ab":              "PUT, DELETE",
+		"/models/ab/reset":        "POST",
 		"/openapi.json":           "GET",
 		"/docs":                   "GET",
 		"/docs/docs.js":           "GET",
-		// A model may be called observations: the route is still PUT.
-		"/models/observations": "PUT",
+		// A model may be called observations or reset: the route is still
+		// the model's.
+		"/models/observations": "PUT, DELETE",
+		"/models/reset":        "PUT, DELETE",
 		// Fiber routes case-insensitively and ignores a trailing slash, so
 		// these are 405s too, of the same routes.
 		"/HEALTHZ":                 "GET, HEAD",
@@ -42,13 +45,14 @@ func TestRouteTableAllow(t *testing.T) {
 		if got := routes.allow(path); got != want {
 			t.Errorf("allow(%q) = %q, want %q", path, got, want)
 		}
-		resp, err := f.Test(httptest.NewRequest(http.MethodDelete, path, nil))
+		// PATCH: no route takes it, so every path that matches is a 405.
+		resp, err := f.Test(httptest.NewRequest(http.MethodPatch, path, nil))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 		if wantStatus := map[bool]int{true: 405, false: 404}[want != ""]; resp.StatusCode != wantStatus || resp.Header.Get("Allow") != want {
-			t.Errorf("DELETE %s: %d Allow %q, want %d Allow %q", path, resp.StatusCode, resp.Header.Get("Allow"), wantStatus, want)
+			t.Errorf("PATCH %s: %d Allow %q, want %d Allow %q", path, resp.StatusCode, resp.Header.Get("Allow"), wantStatus, want)
 		}
 	}
 	if got := (server{}).routes(nil).allow("/metrics"); got != "" {
@@ -96,7 +100,7 @@ func TestRouteTableRefusesAnUnlimitedPattern(t *testing.T) {
 
 // The CORS preflight allows the methods of the api's own routes.
 func TestRouteTableBrowserMethods(t *testing.T) {
-	if got := (server{}).routes(http.NotFoundHandler()).browserMethods(); got != "GET,POST,PUT" {
-		t.Errorf("browserMethods = %q, want GET,POST,PUT", got)
+	if got := (server{}).routes(http.NotFoundHandler()).browserMethods(); got != "GET,POST,PUT,DELETE" {
+		t.Errorf("browserMethods = %q, want GET,POST,PUT,DELETE", got)
 	}
 }
