@@ -492,6 +492,13 @@ func checkSecretRefs(t *testing.T, r *release) {
 	if ex == "" {
 		want = append(want, passwordSecretName(r))
 	}
+	// And the api's tokens file, when tokens are on without an existing
+	// Secret (auth_test.go).
+	if boolValue(t, r, "api.auth.enabled") {
+		if tex, _ := lookupValue(r.values, "api.auth.existingSecret"); tex == "" {
+			want = append(want, tokensSecretName(r))
+		}
+	}
 	var got []string
 	for _, s := range r.secrets {
 		got = append(got, s.Name)

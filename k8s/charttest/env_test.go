@@ -248,14 +248,17 @@ func TestChartSetsEveryVariable(t *testing.T) {
 // The new values reach their variables as given.
 func TestValuesReachTheirVariables(t *testing.T) {
 	r := render(t, renderOpts{values: valuesFrom(t, `
-api: {maxRequestBytes: 8192, rateLimit: 50, rateLimitBurst: 75, shutdownDrain: 4s, pprofAddr: "[::1]:6061"}
-bayes: {graphsMinInterval: 2s, livePollInterval: 1s, batchSize: 250}
+maxModels: 1000000
+api: {maxRequestBytes: 8192, rateLimit: 50, rateLimitBurst: 75, shutdownDrain: 4s, pprofAddr: "[::1]:6061", auth: {legacyOpen: true}}
+bayes: {graphsMinInterval: 2s, livePollInterval: 1s, batchSize: 250, liveMaxStreams: 1000000, plotWorkers: 3}
 `)})
 	api := container(t, r.component(t, "api").template.Spec, "api")
 	bayes := container(t, r.component(t, "bayes").template.Spec, "bayes")
 	for c, want := range map[*corev1.Container]map[string]string{
-		api:   {"MAX_REQUEST_BYTES": "8192", "RATE_LIMIT": "50", "RATE_LIMIT_BURST": "75", "SHUTDOWN_DRAIN": "4s", "PPROF_ADDR": "[::1]:6061"},
-		bayes: {"GRAPHS_MIN_INTERVAL": "2s", "LIVE_POLL_INTERVAL": "1s", "BATCH_SIZE": "250"},
+		api: {"MAX_REQUEST_BYTES": "8192", "RATE_LIMIT": "50", "RATE_LIMIT_BURST": "75", "SHUTDOWN_DRAIN": "4s", "PPROF_ADDR": "[::1]:6061",
+			"MAX_MODELS": "1000000", "LEGACY_OPEN": "1"},
+		bayes: {"GRAPHS_MIN_INTERVAL": "2s", "LIVE_POLL_INTERVAL": "1s", "BATCH_SIZE": "250",
+			"MAX_MODELS": "1000000", "LIVE_MAX_STREAMS": "1000000", "PLOT_WORKERS": "3"},
 	} {
 		for name, v := range want {
 			if got := envValue(c, name); got != v {

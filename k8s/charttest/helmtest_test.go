@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -113,9 +114,19 @@ func TestHelmTestHook(t *testing.T) {
 			if got := envValue(&c, "MODEL"); got != "helm-test-1" {
 				t.Errorf("MODEL=%q, want helm-test-<revision> (helm-test-1)", got)
 			}
+			// With API tokens on (the default), the api's tokens file,
+			// read-only, from the Secret the api reads it from.
+			if boolValue(t, r, "api.auth.enabled") {
+				v := volumeOfMount(spec, &c, envValue(&c, "TOKENS_FILE"))
+				if m := mountAt(&c, path.Dir(envValue(&c, "TOKENS_FILE"))); m == nil || !m.ReadOnly || v == nil || v.Secret == nil ||
+					v.Secret.SecretName != tokensSecretName(r) || len(v.Secret.Items) != 1 || v.Secret.Items[0].Key != "tokens" ||
+					path.Join(m.MountPath, v.Secret.Items[0].Path) != envValue(&c, "TOKENS_FILE") {
+					t.Errorf("TOKENS_FILE=%q is not the key tokens of Secret %s mounted read-only: %+v %+v", envValue(&c, "TOKENS_FILE"), tokensSecretName(r), c.VolumeMounts, spec.Volumes)
+				}
+			}
 			script := c.Args[0]
-			for _, want := range []string{`--post-data '{"w":1,"l":0}' "$API/models/$MODEL/observations"`, `--header 'Content-Type: application/json'`,
-				`"$BAYES/models/$MODEL"`, "exit 1", "exit 0"} {
+			for _, want := range []string{`post '{"w":1,"l":0}' "$API/models/$MODEL/observations"`, `--header 'Content-Type: application/json' --post-data "$1" "$2"`,
+				`--header "$auth"`, `"$BAYES/models/$MODEL"`, "exit 1", "exit 0"} {
 				if !strings.Contains(script, want) {
 					t.Errorf("the test script lacks %q", want)
 				}
@@ -165,6 +176,8 @@ type fakeServices struct {
 	exists  bool
 	reads   int
 	badPost string
+	// token, when set, is the token the api wants (401 otherwise).
+	token string
 }
 
 func (f *fakeServices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -176,6 +189,11 @@ func (f *fakeServices) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if ct := r.Header.Get("Content-Type"); ct != "application/json" || string(body) != `{"w":1,"l":0}` {
 			f.badPost = ct + " " + string(body)
+		}
+		if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="event-driven-bayes"`)
+			writeProblem(w, http.StatusUnauthorized, "this endpoint needs an API token")
+			return
 		}
 		if f.apiCode != http.StatusCreated {
 			writeProblem(w, f.apiCode, "unavailable")
@@ -230,7 +248,7 @@ func TestHelmTestScriptRuns(t *testing.T) {
 	}
 	// Only busybox's applets on PATH, as in the image.
 	bin := t.TempDir()
-	for _, applet := range []string{"sh", "wget", "timeout", "sed", "cut", "sleep"} {
+	for _, applet := range []string{"sh", "wget", "timeout", "sed", "cut", "sleep", "awk"} {
 		if err := os.Symlink(busybox, filepath.Join(bin, applet)); err != nil {
 			t.Fatal(err)
 		}
@@ -238,13 +256,21 @@ func TestHelmTestScriptRuns(t *testing.T) {
 	pod := smokeTest(t, render(t, renderOpts{}))
 	script := pod.Spec.Containers[0].Args[0]
 
-	run := func(t *testing.T, f *fakeServices) (string, error) {
+	// tokensFile, when not empty, is the api's tokens file the script reads.
+	run := func(t *testing.T, f *fakeServices, tokensFile ...string) (string, error) {
 		srv := httptest.NewServer(f)
 		defer srv.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, busybox, "sh", "-c", script)
 		cmd.Env = []string{"PATH=" + bin, "API=" + srv.URL, "BAYES=" + srv.URL, "MODEL=helm-test-7"}
+		if len(tokensFile) > 0 {
+			p := filepath.Join(t.TempDir(), "tokens")
+			if err := os.WriteFile(p, []byte(tokensFile[0]), 0o444); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Env = append(cmd.Env, "TOKENS_FILE="+p)
+		}
 		out, err := cmd.CombinedOutput()
 		t.Logf("script output:\n%s", out)
 		if f.badPost != "" {
@@ -262,6 +288,33 @@ func TestHelmTestScriptRuns(t *testing.T) {
 		out, err := run(t, &fakeServices{apiCode: http.StatusCreated, exists: true, w: 1, n: 1})
 		if err != nil || !strings.Contains(out, `"w":2,"n":2,`) {
 			t.Errorf("err = %v, want PASS on one more of each", err)
+		}
+	})
+	t.Run("with the first observe token of the api's file", func(t *testing.T) {
+		const tok = "observe-token-0123456789"
+		file := "# tokens\nreader define define-token-0123456789\n  # indented comment\nci observe,define " + tok + "\nadmin observe,define,admin admin-token-0123456789\n"
+		out, err := run(t, &fakeServices{apiCode: http.StatusCreated, token: tok}, file)
+		if err != nil || !strings.Contains(out, "PASS") {
+			t.Errorf("err = %v, want PASS with the ci token", err)
+		}
+	})
+	t.Run("with the chart's generated file", func(t *testing.T) {
+		tok := strings.Repeat("Ab3", 13) + "x"
+		out, err := run(t, &fakeServices{apiCode: http.StatusCreated, token: tok}, "admin observe,define,admin "+tok+"\n")
+		if err != nil || !strings.Contains(out, "PASS") {
+			t.Errorf("err = %v, want PASS with the admin token", err)
+		}
+	})
+	t.Run("no observe token", func(t *testing.T) {
+		out, err := run(t, &fakeServices{apiCode: http.StatusCreated, token: "x"}, "reader define define-token-0123456789\n")
+		if err == nil || !strings.Contains(out, "FAIL: no token with the observe scope") {
+			t.Errorf("err = %v, want a failed run saying no token has the observe scope", err)
+		}
+	})
+	t.Run("the api refuses the token", func(t *testing.T) {
+		out, err := run(t, &fakeServices{apiCode: http.StatusCreated, token: "another-token-0123456789"}, "ci observe some-token-0123456789\n")
+		if err == nil || !strings.Contains(out, "FAIL") {
+			t.Errorf("err = %v, want a failed run saying FAIL", err)
 		}
 	})
 	t.Run("the api refuses", func(t *testing.T) {

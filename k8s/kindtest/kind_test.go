@@ -23,7 +23,7 @@ const (
 	bayesNodePort    = 30801
 )
 
-var client = &http.Client{Timeout: 10 * time.Second}
+var client = &http.Client{Timeout: 10 * time.Second, Transport: tokenTransport{next: http.DefaultTransport}}
 
 // TestKubernetes installs the chart and walks through what a user does and
 // what an operator fears, in order: each step starts from the state the one
@@ -35,6 +35,7 @@ func TestKubernetes(t *testing.T) {
 	start := time.Now()
 	c.install(t, img)
 	c.waitAllReady(t, 5*time.Minute)
+	c.readAPIToken(t)
 	t.Logf("helm install: every pod Ready in %s", time.Since(start).Round(time.Second))
 	t.Log(c.kubectl(t, "get", "pods,pvc,svc", "-o", "wide"))
 

@@ -42,7 +42,7 @@ func startLoad(url string, workers int) *load {
 	l := &load{url: url, stopCh: make(chan struct{}), failures: map[string]int{}, started: time.Now()}
 	// Its own transport: keep-alive connections per worker, as a client
 	// library would, and a bound on every request.
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: tokenTransport{next: &http.Transport{MaxIdleConnsPerHost: workers}}}
 	for range workers {
 		l.wg.Add(1)
 		go func() {

@@ -71,6 +71,18 @@ admin-password): redis.auth.existingSecret, or the one the chart generates.
 {{- default (include "edb.redis.fullname" .) .Values.redis.auth.existingSecret }}
 {{- end }}
 
+{{/*
+The Secret with the api's tokens file (key "tokens"): api.auth.existingSecret,
+or the one the chart generates (api-tokens-secret.yaml).
+*/}}
+{{- define "edb.api.tokensSecretName" -}}
+{{- default (printf "%s-tokens" (include "edb.api.fullname" .)) .Values.api.auth.existingSecret }}
+{{- end }}
+
+{{/* Where the api's tokens file is mounted, and the file API_TOKENS_FILE names. */}}
+{{- define "edb.api.tokensDir" -}}/etc/edb-api/tokens{{- end }}
+{{- define "edb.api.tokensFile" -}}{{ include "edb.api.tokensDir" . }}/tokens{{- end }}
+
 {{/* The Secret with the rendered ACL file, always the chart's own. */}}
 {{- define "edb.redis.aclSecretName" -}}
 {{ include "edb.redis.fullname" . }}-acl
