@@ -204,8 +204,10 @@ helm-lint:
 
 ## chaos: the fault suite (services/e2e, build tag chaos): SIGKILLs of
 ## bayes and Redis under load, replicas replaced, Redis absent at start-up,
-## lost replies, bad input; each ends with the model counting exactly what
-## was acknowledged. A few minutes; needs redis-server
+## lost replies, bad input, deletes and resets interleaved with observations
+## and bayes SIGKILLs; each ends with the models counting exactly what was
+## acknowledged (after a model's last reset or delete). A few minutes; needs
+## redis-server
 chaos:
 	@command -v redis-server >/dev/null || { echo "redis-server not found: apt-get install -y redis-server (or run .ci/run)"; exit 1; }
 	cd services/e2e && $(GO) test -race -tags chaos -count=1 -timeout 20m -run Chaos ./...
@@ -233,8 +235,12 @@ unit:
 ## bench: the Go micro-benchmarks (domain update, predictive, event codec,
 ## drain loop, the api's group-commit publisher),
 ## then bin/bench: every figure of the performance table against a reference
-## measured in the same run (wrk, redis-benchmark, the real binaries).
-## BENCH_FLAGS=-short for a quick run (CI).
+## measured in the same run (wrk, redis-benchmark, the real binaries), and
+## the many-models figures: 10,000 new models in a burst on one bayes (peak
+## RSS, goroutines, GET /models?limit=100, 201 → visible, every latest.png;
+## MAX_MODELS=20000 on both services for it).
+## BENCH_FLAGS=-short for a quick run (CI; 1,000 models in the burst);
+## BENCH_FLAGS='-rows models' for the many-models figures alone.
 BENCH_FLAGS ?=
 bench: build
 	@for t in wrk redis-benchmark; do command -v $$t >/dev/null || { echo "$$t not found: apt-get install -y wrk redis-server"; exit 1; }; done

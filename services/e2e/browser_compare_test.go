@@ -12,8 +12,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
 )
 
 // The live page's comparison in a real browser: two models picked, their
@@ -175,21 +173,7 @@ func TestBrowserCompareView(t *testing.T) {
 // before it starts. diagnose returns both logs.
 func startPageSystem(t *testing.T) (api, bayes *proc, diagnose func() string) {
 	t.Helper()
-	srv := redistest.Start(t, redistest.WithAOF())
-	apiPort, bayesPort := redistest.FreePort(t), redistest.FreePort(t)
-	for apiPort == bayesPort {
-		bayesPort = redistest.FreePort(t)
-	}
-	apiURL := "http://127.0.0.1:" + strconv.Itoa(apiPort)
-	pageOrigin := "http://127.0.0.1:" + strconv.Itoa(bayesPort)
-	api = startProcAt(t, "api", "api", apiPort, "REDIS_URL="+srv.URL(), "CORS_ALLOW_ORIGINS="+pageOrigin)
-	bayes = startProcAt(t, "bayes-browser", "bayes", bayesPort,
-		"REDIS_URL="+srv.URL(), "GRAPHS_DIR="+t.TempDir(), "CONSUMER_NAME=browser", "PRIOR=uniform",
-		"API_PUBLIC_URL="+apiURL, "LIVE_POLL_INTERVAL=100ms", "LOG_LEVEL=debug")
-	checkCORS(t, api, pageOrigin)
-	return api, bayes, func() string {
-		return "\n--- api log:\n" + api.logs() + "\n--- bayes log:\n" + bayes.logs()
-	}
+	return startPageSystemWith(t) // browser_paging_test.go
 }
 
 func cvGet(t *testing.T, bayes *proc, models string) abCompare {

@@ -6,23 +6,28 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
 )
 
 // rawAnswer is what the api sent back to a hand-written request.
 type rawAnswer struct {
 	status int
 	ctype  string
+	header http.Header
 	body   []byte
 	closed bool // the connection closed or reset before a full answer
 	err    error
@@ -54,7 +59,7 @@ func rawRequest(addr string, req []byte, head bool) rawAnswer {
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	return rawAnswer{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), body: body, err: err}
+	return rawAnswer{status: resp.StatusCode, ctype: resp.Header.Get("Content-Type"), header: resp.Header, body: body, err: err}
 }
 
 // badHTTP is one hand-written request and what it may get.
@@ -143,6 +148,11 @@ func badHTTPBattery() []badHTTP {
 		{name: "header 100k", req: get("/update_model/w", "X-Big: "+strings.Repeat("h", 100_000)+"\r\n"), mayClose: true},
 		{name: "500 headers", req: get("/update_model/w", many.String()), mayClose: true},
 		{name: "header without colon", req: get("/update_model/w", "NoColonHere\r\n"), ok: true},
+		// Credentials where the api has no tokens (compose's default): any
+		// Authorization is ignored, but one past the read buffer is a 431.
+		{name: "Authorization empty, tokens off", req: get("/update_model/w", "Authorization: \r\n"), ok: true},
+		{name: "Authorization wrong, tokens off", req: get("/update_model/l", "Authorization: Bearer not-a-token-of-this-api\r\n"), ok: true},
+		{name: "Authorization 8k, tokens off", req: get("/update_model/w", "Authorization: Bearer "+long[:8000]+"\r\n"), mayClose: true},
 		{name: "obs-fold header", req: get("/update_model/w", "X-A: a\r\n b\r\n"), ok: true},
 		// Wrong methods.
 		{name: "PUT", req: method("PUT", "/update_model/w")},
@@ -414,4 +424,186 @@ func TestChaosBadStreamInput(t *testing.T) {
 	}
 	t.Logf("%d bad entries and %d bad PUBLISHes dead-lettered, model exact at n=%d (%d good entries by XADD, %d from the api)",
 		wantDead-len(badPublished), len(badPublished), n+o.n.Load(), n, o.n.Load())
+}
+
+// tokenCase is one hand-written request to an api with tokens on and the
+// statuses it may get.
+type tokenCase struct {
+	name     string
+	req      []byte
+	want     []int
+	mayClose bool // past the read buffer: 431, or a reset before it is read
+}
+
+// TestChaosBadTokenInput sends bad credentials to a real api with tokens
+// on, under load on the legacy endpoint (open with LEGACY_OPEN=1): empty,
+// malformed, wrong, too long and huge Authorization headers, tokens of
+// another scope, each followed by a good request. Every refusal is a 401
+// with the Bearer challenge (a 403 for a known token without the scope, a
+// 431 past the read buffer), with a problem body; nothing refused is
+// stored, nothing accepted is lost, and no token reaches the api's log or
+// its metrics.
+func TestChaosBadTokenInput(t *testing.T) {
+	k := writeTokens(t)
+	srv := redistest.Start(t, redistest.WithAOF())
+	s := &system{redis: srv, rdb: srv.Client(), graphs: t.TempDir()}
+	s.api = startProc(t, "api", "api", "REDIS_URL="+srv.URL(), "API_TOKENS_FILE="+k.file, "LEGACY_OPEN=1", "LOG_LEVEL=debug")
+	bayes := s.bayes(t, "a", "LOG_LEVEL=info")
+	stop := make(chan struct{})
+	o, wait := startLoad(t, s.api, loadSpec{workers: 4, stop: stop})
+	addr := strings.TrimPrefix(s.api.url(""), "http://")
+
+	const body = `{"trial":"w"}`
+	obs := func(headers string) []byte {
+		return withBody("POST", "/models/tb/observations", headers+fmt.Sprintf("Content-Length: %d\r\n", len(body)), body)
+	}
+	authz := func(v string) []byte { return obs("Authorization: " + v + "\r\n") }
+	long := strings.Repeat("t", 100_000)
+	unauthorized, forbidden, created := []int{401}, []int{403}, []int{201}
+	cases := []tokenCase{
+		{name: "no Authorization", req: obs(""), want: unauthorized},
+		{name: "Authorization empty", req: authz(""), want: unauthorized},
+		{name: "Authorization spaces", req: authz("   "), want: unauthorized},
+		{name: "Bearer alone", req: authz("Bearer"), want: unauthorized},
+		{name: "Bearer and a space", req: authz("Bearer "), want: unauthorized},
+		{name: "Bearer, tab, token", req: authz("Bearer\t" + k.observe), want: unauthorized},
+		{name: "Bearer glued to the token", req: authz("Bearer" + k.observe), want: unauthorized},
+		{name: "token without a scheme", req: authz(k.observe), want: unauthorized},
+		{name: "wrong token", req: authz("Bearer " + randomToken(t)), want: unauthorized},
+		{name: "token one byte short", req: authz("Bearer " + k.observe[:len(k.observe)-1]), want: unauthorized},
+		{name: "token one byte long", req: authz("Bearer " + k.observe + "x"), want: unauthorized},
+		{name: "token twice", req: authz("Bearer " + k.observe + " " + k.observe), want: unauthorized},
+		{name: "token upper-cased", req: authz("Bearer " + strings.ToUpper(k.observe)), want: unauthorized},
+		{name: "Basic with the token", req: authz("Basic " + base64.StdEncoding.EncodeToString([]byte(k.observe+":"))), want: unauthorized},
+		{name: "Token scheme", req: authz("Token " + k.observe), want: unauthorized},
+		{name: "NUL in the token", req: authz("Bearer " + k.observe[:10] + "\x00" + k.observe[10:]), want: []int{400, 401}},
+		{name: "non-ASCII token", req: authz("Bearer " + k.observe + "é"), want: unauthorized},
+		{name: "token of 257", req: authz("Bearer " + long[:257]), want: unauthorized},
+		{name: "token of 3000", req: authz("Bearer " + long[:3000]), want: unauthorized},
+		{name: "Authorization 8k", req: authz("Bearer " + long[:8000]), want: []int{431}, mayClose: true},
+		{name: "Authorization 100k", req: authz("Bearer " + long), want: []int{431}, mayClose: true},
+		// Of two headers the first counts (fasthttp's Peek), never both.
+		{name: "wrong, then right", req: obs("Authorization: Bearer " + randomToken(t) + "\r\nAuthorization: Bearer " + k.observe + "\r\n"), want: unauthorized},
+		{name: "right, then wrong", req: obs("Authorization: Bearer " + k.observe + "\r\nAuthorization: Bearer " + randomToken(t) + "\r\n"), want: created},
+		{name: "scheme in lower case", req: authz("bearer " + k.observe), want: created},
+		{name: "header name in lower case", req: obs("authorization: Bearer " + k.observe + "\r\n"), want: created},
+		{name: "two spaces", req: authz("Bearer  " + k.observe), want: created},
+		{name: "observations, admin token", req: authz("Bearer " + k.admin), want: forbidden},
+		{name: "define, observe token", req: withBody("PUT", "/models/tb2", "Authorization: Bearer "+k.observe+"\r\nContent-Length: 39\r\n", `{"prior":"uniform","grid_points":20}   `), want: forbidden},
+		{name: "delete, define token", req: []byte("DELETE /models/tb HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer " + k.define + "\r\nConnection: close\r\n\r\n"), want: forbidden},
+		{name: "reset, observe token", req: []byte("POST /models/tb/reset HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer " + k.observe + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), want: forbidden},
+		{name: "reset, no token", req: []byte("POST /models/default/reset HTTP/1.1\r\nHost: api\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), want: unauthorized},
+	}
+	good := authz("Bearer " + k.observe)
+	var n int64 // observations of tb accepted
+	summary := map[string][]string{}
+	for _, c := range cases {
+		a := rawRequest(addr, c.req, false)
+		label := fmt.Sprint(a.status)
+		switch {
+		case a.closed && c.mayClose:
+			label = "closed"
+		case a.err != nil:
+			t.Errorf("%s: %v (status %d)", c.name, a.err, a.status)
+			continue
+		case !slices.Contains(c.want, a.status):
+			t.Errorf("%s: %d %s; want %v", c.name, a.status, a.body, c.want)
+		case a.status == http.StatusCreated:
+			n++
+		default:
+			if msg := notAProblem(a.status, a.ctype, a.body); msg != "" {
+				t.Errorf("%s: %d: %s", c.name, a.status, msg)
+			}
+			if ch := a.header.Get("WWW-Authenticate"); (a.status == 401 || a.status == 403) && !strings.HasPrefix(ch, `Bearer realm="event-driven-bayes"`) {
+				t.Errorf("%s: %d with WWW-Authenticate %q", c.name, a.status, ch)
+			}
+		}
+		summary[label] = append(summary[label], c.name)
+		g := rawRequest(addr, good, false)
+		if g.err != nil || g.status != http.StatusCreated {
+			t.Fatalf("good request after %q: %d %s %v", c.name, g.status, g.body, g.err)
+		}
+		n++
+	}
+	for label, names := range summary {
+		t.Logf("%s: %s", label, strings.Join(names, ", "))
+	}
+	close(stop)
+	wait()
+	if st := status(s.api, "/healthz"); st != 200 {
+		t.Fatalf("api /healthz %d after the battery\n%s", st, s.api.logs())
+	}
+	s.settled(t, bayes, o.w.Load(), o.n.Load())
+	waitModel(t, bayes, "tb", n)
+	if st := status(bayes, "/models/tb2"); st != http.StatusNotFound {
+		t.Errorf("GET /models/tb2 on bayes: %d; a refused definition created it", st)
+	}
+	metrics, err := http.Get(s.api.url("/metrics"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(metrics.Body)
+	metrics.Body.Close()
+	noTokens(t, k, map[string]string{"api log": s.api.logs(), "/metrics": string(text)})
+	t.Logf("%d bad credentials, tb exact at n=%d, the default model at n=%d from the legacy load", len(cases), n, o.n.Load())
+}
+
+// TestChaosBadPagingInput sends bad paging parameters to bayes' GET /models
+// under load: each is a 400 problem naming what is wrong, the good ones
+// between them answer 200 with a page, and bayes stays up and exact.
+func TestChaosBadPagingInput(t *testing.T) {
+	s := newSystem(t)
+	bayes := s.bayes(t, "a", "LOG_LEVEL=info")
+	for _, m := range []string{"pa", "pb", "pc"} {
+		if st := call(t, "POST", s.api.url("/models/"+m+"/observations"), `{"w":1,"l":1}`, nil); st != 201 {
+			t.Fatalf("POST /models/%s/observations: %d", m, st)
+		}
+		waitModel(t, bayes, m, 2)
+	}
+	stop := make(chan struct{})
+	o, wait := startLoad(t, s.api, loadSpec{workers: 2, stop: stop})
+	addr := strings.TrimPrefix(bayes.url(""), "http://")
+
+	name65 := strings.Repeat("a", 65)
+	bad := []string{
+		"limit=0", "limit=-1", "limit=1001", "limit=x", "limit=1.5", "limit=1e3", "limit=99999999999999999999", "limit=%00", "limit=%20",
+		"after=a/b", "after=a%2Fb", "after=" + name65, "after=..", "after=%00", "after=%C3%A9", "after=a%20b", "after=*",
+		"prefix=a/b", "prefix=" + name65, "prefix=.", "prefix=%C3%A9", "prefix=a%20b", "prefix=%25",
+		"limit=0&after=pa", "limit=10&after=a/b", "limit=10&prefix=" + name65,
+	}
+	goodQueries := []string{"", "limit=1", "limit=1000", "limit=", "after=pa", "after=zzz", "prefix=p", "prefix=nothing-here", "limit=2&after=default&prefix=p", "after=" + name65[:64]}
+	for _, q := range bad {
+		a := rawRequest(addr, get("/models?"+q), false)
+		switch {
+		case a.err != nil:
+			t.Errorf("GET /models?%s: %v", q, a.err)
+		case a.status != http.StatusBadRequest:
+			t.Errorf("GET /models?%s: %d %.200s, want 400", q, a.status, a.body)
+		default:
+			if msg := notAProblem(a.status, a.ctype, a.body); msg != "" {
+				t.Errorf("GET /models?%s: %s", q, msg)
+			}
+		}
+		g := rawRequest(addr, get("/models?limit=2"), false)
+		if g.err != nil || g.status != 200 {
+			t.Fatalf("good request after %q: %d %s %v", q, g.status, g.body, g.err)
+		}
+	}
+	for _, q := range goodQueries {
+		a := rawRequest(addr, get("/models?"+q), false)
+		var page struct {
+			Models []json.RawMessage `json:"models"`
+			Next   *string           `json:"next"`
+		}
+		if a.err != nil || a.status != 200 || json.Unmarshal(a.body, &page) != nil || page.Models == nil {
+			t.Errorf("GET /models?%s: %d %.200s %v, want 200 with a page", q, a.status, a.body, a.err)
+		}
+	}
+	close(stop)
+	wait()
+	if st := status(bayes, "/healthz"); st != 200 {
+		t.Fatalf("bayes /healthz %d after the battery", st)
+	}
+	s.settled(t, bayes, o.w.Load(), o.n.Load())
+	t.Logf("%d bad and %d good paging requests, the default model exact at n=%d", len(bad), len(goodQueries), o.n.Load())
 }

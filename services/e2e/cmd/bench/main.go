@@ -5,7 +5,7 @@
 // (redis-server, the api and bayes binaries, a bare Fiber server) and uses
 // wrk and redis-benchmark from Debian's packages as load generators.
 //
-//	bench -api bin/api -bayes bin/bayes [-short] [-rows api,latency] [-profile dir]
+//	bench -api bin/api -bayes bin/bayes [-short] [-rows api,latency] [-profile dir] [-models n]
 package main
 
 import (
@@ -45,6 +45,12 @@ type settings struct {
 	wrkThreads       int
 	rows             map[string]bool // empty: every row
 	profileDir       string          // where CPU profiles of the api and the bare server go; empty: none
+	// The models row (models.go).
+	models       int           // new models in the burst
+	listRequests int           // GET /models?limit=100 requests timed at each size
+	listBudget   time.Duration // the most time those requests may take at each size
+	drawDeadline time.Duration // how long to wait for every burst model's latest.png
+	rssAbortMiB  int           // bayes is stopped past this RSS during the burst; 0: never
 }
 
 func main() {
@@ -57,7 +63,9 @@ func main() {
 	flag.StringVar(&s.bayesBin, "bayes", "bin/bayes", "bayes binary")
 	flag.IntVar(&s.conns, "connections", 64, "HTTP connections of the load generator")
 	flag.IntVar(&s.wrkThreads, "wrk-threads", 1, "threads of the load generator (one leaves the other core to the server and Redis)")
-	only := flag.String("rows", "", "comma-separated rows to run (api, drain, system, latency, tracing); empty: all")
+	flag.IntVar(&s.models, "models", 0, "new models in the models row's burst (default 10000, 1000 with -short)")
+	flag.IntVar(&s.rssAbortMiB, "models-rss-abort", 4096, "stop bayes if its RSS passes this many MiB during the models row (0: never)")
+	only := flag.String("rows", "", "comma-separated rows to run (api, drain, system, latency, tracing, models); empty: all")
 	flag.Parse()
 	if *only != "" {
 		s.rows = map[string]bool{}
@@ -70,8 +78,14 @@ func main() {
 		return
 	}
 	s.apiDur, s.pairs, s.drainEvents, s.systemDur, s.latencyRate, s.latencyDur = 10*time.Second, 5, 1_000_000, 30*time.Second, 1000, 10*time.Second
+	models := 10_000
+	s.listRequests, s.listBudget, s.drawDeadline = 500, 30*time.Second, 15*time.Minute
 	if *short {
 		s.apiDur, s.pairs, s.drainEvents, s.systemDur, s.latencyDur = 3*time.Second, 3, 100_000, 6*time.Second, 3*time.Second
+		models, s.listRequests, s.listBudget, s.drawDeadline = 1_000, 200, 10*time.Second, 5*time.Minute
+	}
+	if s.models <= 0 {
+		s.models = models
 	}
 	for _, tool := range []string{"redis-server", "redis-benchmark", "wrk"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -100,6 +114,9 @@ func main() {
 	rows = append(rows, mem...)
 	if s.want("tracing") {
 		rows = append(rows, benchTracing(s))
+	}
+	if s.want("models") {
+		rows = append(rows, benchModels(s)...)
 	}
 	printTable(rows)
 	for _, r := range rows {
@@ -332,19 +349,7 @@ var clockTicks = sync.OnceValue(func() int64 {
 	return 100 // USER_HZ on every Linux architecture Go supports but alpha and ia64
 })
 
-func rssKiB(pid int) int {
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			n, _ := strconv.Atoi(strings.Fields(l)[1])
-			return n
-		}
-	}
-	return 0
-}
+func rssKiB(pid int) int { return procStatusKiB(pid, "VmRSS:") }
 
 func cpuModel() string {
 	b, _ := os.ReadFile("/proc/cpuinfo")
