@@ -65,6 +65,9 @@ func apiRoutes(api *proc) routeService {
 		{method: http.MethodPost, path: "/models/alpha/observations", body: `{"w":1,"l":1}`, route: "/models/:name/observations", status: []int{http.StatusCreated}},
 		// 202 while bayes has not applied the definition, 200 once it has.
 		{method: http.MethodPut, path: "/models/routes", body: `{"prior":"uniform","grid_points":50}`, route: "/models/:name", status: []int{http.StatusAccepted, http.StatusOK}},
+		{method: http.MethodPost, path: "/models/alpha/reset", route: "/models/:name/reset", status: []int{http.StatusAccepted}},
+		// A model that does not exist: 404, an error in the route's ratio.
+		{method: http.MethodDelete, path: "/models/nope", route: "/models/:name", status: []int{http.StatusNotFound}},
 		{method: http.MethodGet, path: "/openapi.json", route: "/openapi.json", status: ok},
 		{method: http.MethodGet, path: "/docs", route: "/docs", status: ok},
 		{method: http.MethodGet, path: "/docs/docs.js", route: "/docs/:asset", status: ok},
