@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/problem"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
 )
@@ -127,17 +128,9 @@ func (a answer) accepted() (acceptedBody, error) {
 type streamID struct{ ms, seq uint64 }
 
 func parseStreamID(s string) (streamID, error) {
-	msPart, seqPart, ok := strings.Cut(s, "-")
+	ms, seq, ok := events.ParseStreamID(s)
 	if !ok {
-		return streamID{}, fmt.Errorf("stream id %q: no '-'", s)
-	}
-	ms, err := strconv.ParseUint(msPart, 10, 64)
-	if err != nil {
-		return streamID{}, fmt.Errorf("stream id %q: %w", s, err)
-	}
-	seq, err := strconv.ParseUint(seqPart, 10, 64)
-	if err != nil {
-		return streamID{}, fmt.Errorf("stream id %q: %w", s, err)
+		return streamID{}, fmt.Errorf("%q is not a stream id (ms-seq)", s)
 	}
 	return streamID{ms: ms, seq: seq}, nil
 }

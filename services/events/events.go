@@ -6,9 +6,11 @@
 package events
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/events/clip"
@@ -380,4 +382,33 @@ func (o Event) ModelName() string {
 		return DefaultModel
 	}
 	return o.Model
+}
+
+// CompareStreamIDs orders two Redis stream ids ("ms-seq") as Redis does:
+// -1, 0 or +1. An id that does not parse sorts after every one that does,
+// and two such ids by their text, so a sort never loses an entry.
+func CompareStreamIDs(a, b string) int {
+	am, as, okA := ParseStreamID(a)
+	bm, bs, okB := ParseStreamID(b)
+	switch {
+	case okA && okB:
+		return cmp.Or(cmp.Compare(am, bm), cmp.Compare(as, bs))
+	case okA:
+		return -1
+	case okB:
+		return 1
+	}
+	return strings.Compare(a, b)
+}
+
+// ParseStreamID splits a Redis stream id into its milliseconds and
+// sequence number.
+func ParseStreamID(id string) (ms, seq uint64, ok bool) {
+	a, b, found := strings.Cut(id, "-")
+	if !found {
+		return 0, 0, false
+	}
+	ms, err1 := strconv.ParseUint(a, 10, 64)
+	seq, err2 := strconv.ParseUint(b, 10, 64)
+	return ms, seq, err1 == nil && err2 == nil
 }

@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"cmp"
 	"errors"
 	"strings"
 	"testing"
@@ -256,5 +257,24 @@ func TestDeleteAndResetEvents(t *testing.T) {
 	}
 	if err := (events.Event{Kind: events.KindDelete}).Validate(); err == nil {
 		t.Fatal("deleting the default model validated")
+	}
+}
+
+func TestCompareStreamIDs(t *testing.T) {
+	ordered := []string{"0-0", "0-1", "9-0", "10-0", "10-2", "10-10", "1796181282219-0", "1796181282219-11", "x", "y-1"}
+	for i, a := range ordered {
+		for j, b := range ordered {
+			if got, want := events.CompareStreamIDs(a, b), cmp.Compare(i, j); got != want {
+				t.Errorf("CompareStreamIDs(%q, %q) = %d, want %d", a, b, got, want)
+			}
+		}
+	}
+	if ms, seq, ok := events.ParseStreamID("1796181282219-11"); !ok || ms != 1796181282219 || seq != 11 {
+		t.Fatalf("ParseStreamID = %d, %d, %v", ms, seq, ok)
+	}
+	for _, bad := range []string{"", "1", "-1", "1-", "a-1", "1-b", "1-2-3"} {
+		if _, _, ok := events.ParseStreamID(bad); ok {
+			t.Errorf("ParseStreamID(%q) ok", bad)
+		}
 	}
 }

@@ -284,24 +284,13 @@ func WithConsumer(name string) LedgerOption {
 
 // newest is the largest stream id of the batch.
 func newest(batch []command.Entry) string {
-	best, bm, bs := "0-0", uint64(0), uint64(0)
+	best := "0-0"
 	for _, e := range batch {
-		ms, seq, ok := parseID(e.ID)
-		if ok && (ms > bm || (ms == bm && seq > bs)) {
-			best, bm, bs = e.ID, ms, seq
+		if _, _, ok := events.ParseStreamID(e.ID); ok && events.CompareStreamIDs(e.ID, best) > 0 {
+			best = e.ID
 		}
 	}
 	return best
-}
-
-func parseID(id string) (ms, seq uint64, ok bool) {
-	a, b, found := strings.Cut(id, "-")
-	if !found {
-		return 0, 0, false
-	}
-	ms, err1 := strconv.ParseUint(a, 10, 64)
-	seq, err2 := strconv.ParseUint(b, 10, 64)
-	return ms, seq, err1 == nil && err2 == nil
 }
 
 // LedgerOption configures a Ledger.

@@ -7,17 +7,15 @@
 package streamconsumer
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 )
 
 // Source is the stream as the runner needs it (redisstream.Consumer).
@@ -240,33 +238,6 @@ func (r *Runner) process(ctx context.Context, batch []command.Entry) error {
 func merge(a, b []command.Entry) []command.Entry {
 	out := make([]command.Entry, 0, len(a)+len(b))
 	out = append(append(out, a...), b...)
-	slices.SortStableFunc(out, func(x, y command.Entry) int { return compareIDs(x.ID, y.ID) })
+	slices.SortStableFunc(out, func(x, y command.Entry) int { return events.CompareStreamIDs(x.ID, y.ID) })
 	return slices.CompactFunc(out, func(x, y command.Entry) bool { return x.ID == y.ID })
-}
-
-// compareIDs orders stream ids ("ms-seq") as Redis does; ids that do not
-// parse sort by their text, after those that do.
-func compareIDs(a, b string) int {
-	am, as, okA := splitID(a)
-	bm, bs, okB := splitID(b)
-	switch {
-	case okA && okB:
-		return cmp.Or(cmp.Compare(am, bm), cmp.Compare(as, bs))
-	case okA != okB:
-		if okA {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(a, b)
-}
-
-func splitID(id string) (ms, seq uint64, ok bool) {
-	a, b, found := strings.Cut(id, "-")
-	if !found {
-		return 0, 0, false
-	}
-	ms, err1 := strconv.ParseUint(a, 10, 64)
-	seq, err2 := strconv.ParseUint(b, 10, 64)
-	return ms, seq, err1 == nil && err2 == nil
 }
