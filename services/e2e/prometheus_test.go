@@ -64,6 +64,10 @@ var exportedMetrics = map[string]bool{
 	"edb_bayes_models_not_exported":           false,
 	"edb_bayes_plot_renders_total":            false,
 	"edb_bayes_plot_render_duration_seconds":  true,
+	"edb_bayes_changes_applied_total":         false,
+	"edb_bayes_plot_queue_models":             false,
+	"edb_bayes_live_streams":                  false,
+	"edb_bayes_live_watched_models":           false,
 }
 
 // dashQuery is one PromQL expression of the dashboard and the title of the

@@ -62,7 +62,7 @@ func NewPipeline(reg prometheus.Registerer) *Pipeline {
 			Help: "Entries claimed from consumers that held them too long (XAUTOCLAIM).",
 		}),
 		lifecycle: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "edb_bayes_model_changes_total",
+			Name: "edb_bayes_changes_applied_total",
 			Help: "Deletes and resets applied (a delete or reset of a model that did not exist included), by action.",
 		}, []string{"action"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
