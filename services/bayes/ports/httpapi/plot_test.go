@@ -8,7 +8,6 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -40,18 +39,11 @@ func plotServer(t *testing.T, plots httpapi.PlotWriter) *httptest.Server {
 
 func getPNG(t *testing.T, url string) []byte {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := fetch(t, url)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/png" {
 		t.Fatalf("%s: %s %q", url, resp.Status, resp.Header.Get("Content-Type"))
 	}
+	b := []byte(body)
 	if _, err := png.Decode(bytes.NewReader(b)); err != nil {
 		t.Fatalf("%s: not a PNG: %v", url, err)
 	}
