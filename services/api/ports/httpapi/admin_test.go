@@ -36,20 +36,29 @@ type store struct {
 
 const testStream = "update_model"
 
-func newStore(t *testing.T, maxModels int) *store {
-	t.Helper()
-	srv := redistest.Start(t)
+// redisPublisher starts a redis-server and returns a client of it, with
+// the api's publisher and spec reader on testStream, all closed at the
+// end of tb.
+func redisPublisher(tb testing.TB) (*redis.Client, *redisstream.Publisher, *redisstream.SpecReader) {
+	tb.Helper()
+	srv := redistest.Start(tb)
 	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = client.Close() })
+	tb.Cleanup(func() { _ = client.Close() })
 	pub, err := redisstream.NewPublisher(client, testStream, 2*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(pub.Close)
+	tb.Cleanup(pub.Close)
 	specs, err := redisstream.NewSpecReader(client, testStream)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return client, pub, specs
+}
+
+func newStore(t *testing.T, maxModels int) *store {
+	t.Helper()
+	client, pub, specs := redisPublisher(t)
 	models, err := command.NewModels(specs, maxModels)
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +88,7 @@ func newStore(t *testing.T, maxModels int) *store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &store{f: f, admin: srv.Client(), doc: doc}
+	return &store{f: f, admin: client, doc: doc}
 }
 
 // create makes models as bayes does: the spec, and the name in the set.

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
@@ -14,7 +13,6 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/ports/httpapi"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
 )
 
 // observationsHandler is the api's request path for POST
@@ -95,23 +93,12 @@ func BenchmarkObservationsKnownModel(b *testing.B) {
 // The same through a real Redis (group commit), with the Redis commands
 // each request cost: one XADD, no read, whether the cap is on or off.
 func BenchmarkObservationsKnownModelRedis(b *testing.B) {
-	srv := redistest.Start(b)
-	client := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	b.Cleanup(func() { _ = client.Close() })
+	client, pub, specs := redisPublisher(b)
 	ctx := context.Background()
 	if err := client.Set(ctx, events.SpecKey(testStream, "ab"), `{"prior":"uniform","grid_points":30}`, 0).Err(); err != nil {
 		b.Fatal(err)
 	}
 	if err := client.SAdd(ctx, redisstream.ModelsKey(testStream), "ab").Err(); err != nil {
-		b.Fatal(err)
-	}
-	pub, err := redisstream.NewPublisher(client, testStream, 2*time.Second)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pub.Close)
-	specs, err := redisstream.NewSpecReader(client, testStream)
-	if err != nil {
 		b.Fatal(err)
 	}
 	s := &store{admin: client}
