@@ -49,6 +49,13 @@ func Read(r *envconf.Reader) *redis.Options {
 		}
 		opts = &redis.Options{Addr: net.JoinHostPort(host, strconv.Itoa(port)), DB: db, Username: user, Password: pw}
 	}
+	tune(opts)
+	return opts
+}
+
+// tune sets what every client of both services shares, one server or a
+// cluster's nodes.
+func tune(opts *redis.Options) {
 	// Fail fast rather than hang: a request waiting on a dead Redis should
 	// get its 503 within a few seconds. Blocking reads set their own timeout.
 	opts.DialTimeout = 2 * time.Second
@@ -69,7 +76,6 @@ func Read(r *envconf.Reader) *redis.Options {
 	// a rule that must load there too), and on 7.2+ every connection would
 	// otherwise leave a denial in ACL LOG, hiding the ones that matter.
 	opts.DisableIdentity = true
-	return opts
 }
 
 // Describe is a log-safe description of the options: the user name, which

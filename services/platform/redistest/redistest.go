@@ -28,7 +28,12 @@ type Server struct {
 	Port   int
 	Dir    string
 	aof    bool
-	cmd    *exec.Cmd
+	// cluster: a cluster node (cluster-enabled, its nodes.conf in Dir,
+	// its bus on BusPort) whose peers give up on it after nodeTimeout.
+	cluster     bool
+	nodeTimeout time.Duration
+	BusPort     int
+	cmd         *exec.Cmd
 	exited chan struct{}
 }
 
@@ -76,6 +81,11 @@ func (s *Server) start() {
 	}
 	if s.aof {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	}
+	if s.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-port", strconv.Itoa(s.BusPort),
+			"--cluster-node-timeout", strconv.FormatInt(s.nodeTimeout.Milliseconds(), 10))
 	}
 	s.cmd = exec.Command("redis-server", args...)
 	if err := s.cmd.Start(); err != nil {
