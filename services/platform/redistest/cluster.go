@@ -166,6 +166,10 @@ func (c *Cluster) unhealthy() string {
 			return n.Addr() + ": cluster_state not ok"
 		case strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up"):
 			return n.Addr() + ": replica not linked to its master"
+		case strings.Contains(repl, "role:master") && replicaNotOnline(repl):
+			// A master counts a replica for WAIT from its first ACK after
+			// the sync: until then a WAIT 1 would time out.
+			return n.Addr() + ": a replica is not online on its master yet"
 		}
 		var b strings.Builder
 		for _, r := range slots {
@@ -211,4 +215,19 @@ func (c *Cluster) masterIfServing(key string) *Server {
 		return nil
 	}
 	return c.MasterOf(key)
+}
+
+// replicaNotOnline says whether INFO replication of a master lists a
+// replica whose state is not online, or one that has not acknowledged any
+// offset yet.
+func replicaNotOnline(info string) bool {
+	for _, line := range strings.Split(info, "\n") {
+		if !strings.HasPrefix(line, "slave") || !strings.Contains(line, "ip=") {
+			continue
+		}
+		if !strings.Contains(line, "state=online") || strings.Contains(line, "offset=0,") {
+			return true
+		}
+	}
+	return false
 }
