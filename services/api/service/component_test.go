@@ -32,8 +32,19 @@ type running struct {
 // a free PORT, and waits until /healthz answers.
 func start(t *testing.T, srv *redistest.Server, env map[string]string) *running {
 	t.Helper()
+	vars := map[string]string{"REDIS_URL": srv.URL()}
+	for k, v := range env {
+		vars[k] = v
+	}
+	return startEnv(t, vars, t.Output())
+}
+
+// startEnv runs the whole service with env and a free PORT, logging to
+// logs, and waits until /healthz answers.
+func startEnv(t *testing.T, env map[string]string, logs io.Writer) *running {
+	t.Helper()
 	port := redistest.FreePort(t)
-	vars := map[string]string{"REDIS_URL": srv.URL(), "PORT": strconv.Itoa(port)}
+	vars := map[string]string{"PORT": strconv.Itoa(port)}
 	for k, v := range env {
 		vars[k] = v
 	}
@@ -48,7 +59,7 @@ func start(t *testing.T, srv *redistest.Server, env map[string]string) *running 
 		done:   make(chan error, 1),
 		client: &http.Client{Timeout: 10 * time.Second},
 	}
-	logger := logging.New(t.Output(), service.Name, "debug")
+	logger := logging.New(logs, service.Name, "debug")
 	go func() { r.done <- service.Run(ctx, cfg, logger) }()
 	t.Cleanup(func() {
 		cancel()

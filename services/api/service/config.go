@@ -3,10 +3,9 @@ package service
 import (
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/domain/access"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
@@ -32,6 +31,8 @@ const (
 	// DefaultMaxModels is bayes' default too: both must agree (bayes
 	// enforces the cap when it creates a model, the api refuses at once).
 	DefaultMaxModels = 10_000
+	// MaxWaitReplicas bounds REDIS_WAIT_REPLICAS.
+	MaxWaitReplicas = 16
 )
 
 // Config is everything the api reads from its environment, read once at
@@ -39,11 +40,23 @@ const (
 type Config struct {
 	// Port is the TCP port the HTTP server listens on (PORT).
 	Port int
-	// Redis are the client options from REDIS_URL, or REDIS_HOST, REDIS_PORT,
-	// REDIS_DB, REDIS_USERNAME and REDIS_PASSWORD (see platform/redisconf).
-	Redis *redis.Options
-	// Stream is the Redis Stream observations are appended to (REDIS_STREAM).
+	// Redis is where Redis is: a Redis Cluster (REDIS_CLUSTER_ADDRS), or one
+	// server from REDIS_URL, or REDIS_HOST, REDIS_PORT, REDIS_DB; with
+	// REDIS_USERNAME and REDIS_PASSWORD either way (see platform/redisconf).
+	Redis redisconf.Conn
+	// Stream is the Redis Stream observations are appended to (REDIS_STREAM),
+	// shard 0's stream when there are several.
 	Stream string
+	// Shards places each model's events on one of STREAM_SHARDS streams
+	// (default 1: Stream alone, every key named as before shards existed);
+	// bayes must be given the same number.
+	Shards events.Shards
+	// WaitReplicas is how many replicas must confirm each batch of events
+	// (WAIT on the master that took it) before the api answers 201
+	// (REDIS_WAIT_REPLICAS, 0 to 16, default 0: answer once the master has
+	// stored it). Fewer within PUBLISH_TIMEOUT is a 503 that says the event
+	// may still be counted.
+	WaitReplicas int
 	// PublishTimeout bounds one XADD, so a request never hangs on a dead
 	// Redis (PUBLISH_TIMEOUT).
 	PublishTimeout time.Duration
@@ -96,8 +109,11 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	r := envconf.New(lookup)
 	cfg := Config{
 		Port:   r.Int("PORT", DefaultPort, 1, 65535),
-		Redis:  redisconf.Read(r),
+		Redis:  redisconf.ReadConn(r),
 		Stream: r.String("REDIS_STREAM", DefaultStream),
+		// Up to 16: a deployment waiting for more replicas than that per
+		// batch has mistyped the number.
+		WaitReplicas: r.Int("REDIS_WAIT_REPLICAS", 0, 0, MaxWaitReplicas),
 		// The upper bound stays below the HTTP write timeout so that a slow
 		// publish still gets its 503 written.
 		PublishTimeout:  r.Duration("PUBLISH_TIMEOUT", DefaultPublishTimeout, 10*time.Millisecond, 10*time.Second),
@@ -136,6 +152,11 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	cfg.LegacyOpen = legacy == "1" || legacy == "true"
 	if strings.ContainsAny(cfg.Stream, " \t\r\n") {
 		r.Fail("REDIS_STREAM", cfg.Stream, "a stream name without white space")
+	}
+	shards := r.Int("STREAM_SHARDS", 1, 1, events.MaxShards)
+	var err error
+	if cfg.Shards, err = events.NewShards(cfg.Stream, shards, cfg.Redis.Cluster != nil); err != nil {
+		r.Fail("STREAM_SHARDS", strconv.Itoa(shards), err.Error())
 	}
 	if err := r.Err(); err != nil {
 		return Config{}, err

@@ -18,8 +18,13 @@ func TestLoadConfigDefaults(t *testing.T) {
 		cfg.LogLevel != "info" || cfg.ShutdownTimeout != 10*time.Second {
 		t.Errorf("defaults = %+v", cfg)
 	}
-	if cfg.Redis == nil || cfg.Redis.Addr != "localhost:6379" || cfg.Redis.DB != 0 || cfg.Redis.Password != "" || cfg.Redis.Username != "" {
+	if r := cfg.Redis.Single; r == nil || cfg.Redis.Cluster != nil || r.Addr != "localhost:6379" || r.DB != 0 || r.Password != "" || r.Username != "" {
 		t.Errorf("default redis options = %+v", cfg.Redis)
+	}
+	// One shard on a plain Redis, no WAIT: every key and answer as before.
+	if cfg.Shards.Count() != 1 || cfg.Shards.Cluster() || cfg.Shards.Stream(0) != "update_model" ||
+		cfg.Shards.SpecKey("ab") != "update_model:spec:ab" || cfg.WaitReplicas != 0 {
+		t.Errorf("default shards %+v, wait replicas %d", cfg.Shards, cfg.WaitReplicas)
 	}
 	// No rate limit unless asked for: benchmarks and a default setup behind
 	// one proxy address must not be throttled.
@@ -83,7 +88,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Redis.Username != "edb-api" || cfg.Redis.Password != "s3cret" {
+		if cfg.Redis.Single.Username != "edb-api" || cfg.Redis.Single.Password != "s3cret" {
 			t.Errorf("redis options = %+v", cfg.Redis)
 		}
 	})
@@ -95,7 +100,7 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Redis.Addr != "cache:6380" || cfg.Redis.DB != 2 || cfg.Redis.Password != "pw" {
+		if cfg.Redis.Single.Addr != "cache:6380" || cfg.Redis.Single.DB != 2 || cfg.Redis.Single.Password != "pw" {
 			t.Errorf("redis options = %+v", cfg.Redis)
 		}
 	})
@@ -106,8 +111,38 @@ func TestLoadConfigReadsEveryVariable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Redis.Addr != "redis:6390" || cfg.Redis.DB != 3 || cfg.Redis.Password != "s3cret" {
+		if cfg.Redis.Single.Addr != "redis:6390" || cfg.Redis.Single.DB != 3 || cfg.Redis.Single.Password != "s3cret" {
 			t.Errorf("redis options = %+v", cfg.Redis)
+		}
+	})
+	t.Run("a Redis Cluster, sharded, waiting for a replica", func(t *testing.T) {
+		cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{
+			"REDIS_CLUSTER_ADDRS": "10.0.0.1:7000, 10.0.0.2:7000", "REDIS_USERNAME": "edb-api", "REDIS_PASSWORD": "hunter2",
+			"STREAM_SHARDS": "3", "REDIS_WAIT_REPLICAS": "1",
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg.Redis.Cluster
+		if cfg.Redis.Single != nil || c == nil || strings.Join(c.Addrs, " ") != "10.0.0.1:7000 10.0.0.2:7000" ||
+			c.Username != "edb-api" || c.Password != "hunter2" {
+			t.Fatalf("redis = %+v", cfg.Redis)
+		}
+		if s := cfg.Shards; s.Count() != 3 || !s.Cluster() || s.Stream(0) != "update_model" || s.Stream(2) != "update_model:2" ||
+			s.ModelsKey(0) != "{update_model}:models" || cfg.WaitReplicas != 1 {
+			t.Errorf("shards %+v (models of shard 0 in %s), wait replicas %d", s, s.ModelsKey(0), cfg.WaitReplicas)
+		}
+		if got := cfg.Redis.String(); strings.Contains(got, "hunter2") || !strings.Contains(got, "10.0.0.2:7000") {
+			t.Errorf("log-safe description %q", got)
+		}
+	})
+	t.Run("shards of a renamed stream on one server", func(t *testing.T) {
+		cfg, err := service.LoadConfig(envconf.FromMap(map[string]string{"REDIS_STREAM": "obs", "STREAM_SHARDS": "256"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := cfg.Shards; s.Count() != 256 || s.Cluster() || s.Name() != "obs" || s.Stream(255) != "obs:255" || s.ModelsKey(0) != "obs:models" {
+			t.Errorf("shards %+v", s)
 		}
 	})
 	t.Run("empty values mean the default", func(t *testing.T) {
@@ -163,6 +198,14 @@ func TestLoadConfigRejectsInvalidValues(t *testing.T) {
 		{"CORS_ALLOW_ORIGINS", "localhost:8001"},
 		{"CORS_ALLOW_ORIGINS", "http://localhost:8001/page"},
 		{"CORS_ALLOW_ORIGINS", "http://ok:1, ftp://x"},
+		{"STREAM_SHARDS", "0"},
+		{"STREAM_SHARDS", "257"},
+		{"STREAM_SHARDS", "three"},
+		{"REDIS_WAIT_REPLICAS", "-1"},
+		{"REDIS_WAIT_REPLICAS", "17"},
+		{"REDIS_WAIT_REPLICAS", "all"},
+		{"REDIS_CLUSTER_ADDRS", "10.0.0.1"},
+		{"REDIS_CLUSTER_ADDRS", ","},
 		{"PPROF_ADDR", "0.0.0.0:6060"}, // profiles are never served to the network
 		{"PPROF_ADDR", ":6060"},
 		{"PPROF_ADDR", "127.0.0.1"},
@@ -181,6 +224,17 @@ func TestLoadConfigRejectsInvalidValues(t *testing.T) {
 				t.Errorf("error %q shows the Redis password", err)
 			}
 		})
+	}
+}
+
+// A deployment must say which Redis it means: a cluster and one server at
+// once is refused, naming the variable.
+func TestLoadConfigRefusesClusterAndServerAtOnce(t *testing.T) {
+	_, err := service.LoadConfig(envconf.FromMap(map[string]string{
+		"REDIS_CLUSTER_ADDRS": "10.0.0.1:7000", "REDIS_URL": "redis://:hunter2@cache:6379/0",
+	}))
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v, want REDIS_URL named without its password", err)
 	}
 }
 

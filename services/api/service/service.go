@@ -17,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/extra/redisotel/v9"
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
@@ -25,8 +24,8 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/ports/httpapi"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/profiling"
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/telemetry"
 )
 
@@ -46,61 +45,70 @@ func NewApplication(ctx context.Context, cfg Config, logger *slog.Logger) (app.A
 }
 
 func newApplicationWith(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer, tracing bool) (app.Application, func(), error) {
-	if cfg.Redis == nil {
+	if cfg.Redis.Single == nil && cfg.Redis.Cluster == nil {
 		return app.Application{}, nil, errors.New("building application: no Redis options in config")
 	}
-	client := redis.NewClient(cfg.Redis)
+	if cfg.Shards.Count() < 1 {
+		return app.Application{}, nil, errors.New("building application: no stream shards in config")
+	}
+	client := cfg.Redis.NewClient()
 	if tracing {
 		// The XADD gets a client span under the producer span; its
-		// statement is short and holds no secret.
+		// statement is short and holds no secret. On a cluster client the
+		// hook goes on every node's client, which the publisher writes through.
 		if err := redisotel.InstrumentTracing(client, redisotel.WithDialFilter(true)); err != nil {
 			_ = client.Close()
 			return app.Application{}, nil, fmt.Errorf("instrumenting redis client: %w", err)
 		}
 	}
-	pubOpts := []redisstream.Option{redisstream.WithMetrics(redisstream.NewPublishMetrics(reg))}
+	pubOpts := []redisstream.Option{
+		redisstream.WithMetrics(redisstream.NewPublishMetrics(reg)),
+		redisstream.WithWaitReplicas(cfg.WaitReplicas),
+	}
 	if tracing {
 		pubOpts = append(pubOpts, redisstream.WithTracer(otel.GetTracerProvider()))
 	}
-	pub, err := redisstream.NewPublisher(client, cfg.Stream, cfg.PublishTimeout, pubOpts...)
+	pub, err := redisstream.NewRouter(client, cfg.Shards, cfg.PublishTimeout, pubOpts...)
 	if err != nil {
 		_ = client.Close()
 		return app.Application{}, nil, fmt.Errorf("building publisher: %w", err)
 	}
-	// The publisher's writer goes first: it may still be sending the last
-	// batch, which needs the client.
+	// The publishers' writers go first: they may still be sending the last
+	// batches, which need the client.
 	cleanup := func() {
 		pub.Close()
 		if err := client.Close(); err != nil {
 			logger.Warn("closing redis client", slog.Any("err", err))
 		}
 	}
-	specs, err := redisstream.NewSpecReader(client, cfg.Stream)
+	specs, err := redisstream.NewSpecReader(client, cfg.Shards)
 	if err != nil {
 		cleanup()
 		return app.Application{}, nil, err
 	}
-	application, err := newApplication(client, pub, specs, cfg)
+	pinger, err := redisstream.NewPinger(client, cfg.Shards)
+	if err != nil {
+		cleanup()
+		return app.Application{}, nil, fmt.Errorf("building pinger: %w", err)
+	}
+	application, err := newApplication(pinger, pub, specs, cfg)
 	if err != nil {
 		cleanup()
 		return app.Application{}, nil, err
 	}
 
-	// An early PING only to tell the operator; it is not a start condition.
+	// An early PING of every shard's master only to tell the operator; it
+	// is not a start condition.
 	pctx, cancel := context.WithTimeout(ctx, readinessTimeout)
 	defer cancel()
-	if err := client.Ping(pctx).Err(); err != nil {
+	if err := pinger.Ping(pctx); err != nil {
 		logger.Warn("redis not reachable at start-up; serving 503 until it is",
-			slog.String("redis", redisconf.Describe(cfg.Redis)), slog.Any("err", err))
+			slog.String("redis", cfg.Redis.String()), slog.Any("err", err))
 	}
 	return application, cleanup, nil
 }
 
-func newApplication(client redis.Cmdable, pub command.Publisher, specs command.Catalog, cfg Config) (app.Application, error) {
-	pinger, err := redisstream.NewPinger(client)
-	if err != nil {
-		return app.Application{}, fmt.Errorf("building pinger: %w", err)
-	}
+func newApplication(pinger query.Pinger, pub command.Publisher, specs command.Catalog, cfg Config) (app.Application, error) {
 	// One view of the models for every handler: what one learns exists,
 	// the others need not read again, and a deletion is forgotten by all.
 	models, err := command.NewModels(specs, cfg.MaxModels)
@@ -131,6 +139,15 @@ func newApplication(client redis.Cmdable, pub command.Publisher, specs command.C
 		Commands: app.Commands{RecordObservation: record, DefineModel: define, DeleteModel: del, ResetModel: reset},
 		Queries:  app.Queries{Readiness: ready},
 	}, nil
+}
+
+// streamOf names the stream of a model's shard in the answers; nil with
+// one shard, whose stream is cfg.Stream for every model.
+func streamOf(shards events.Shards) func(model string) string {
+	if shards.Count() <= 1 {
+		return nil
+	}
+	return func(model string) string { return shards.Stream(shards.Of(model)) }
 }
 
 // apiTokens says in the start-up log whether tokens are on and which, by
@@ -178,7 +195,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	var draining atomic.Bool
 	server := httpapi.New(application, httpapi.Options{
-		AppName: Name, Stream: cfg.Stream,
+		AppName: Name, Stream: cfg.Stream, StreamOf: streamOf(cfg.Shards),
 		Draining:       &draining,
 		Metrics:        httpapi.NewHTTPMetrics(reg),
 		MetricsHandler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}),
@@ -200,8 +217,10 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logger.Info("listening",
 		slog.String("addr", ln.Addr().String()),
-		slog.String("redis", redisconf.Describe(cfg.Redis)),
+		slog.String("redis", cfg.Redis.String()),
 		slog.String("stream", cfg.Stream),
+		slog.Int("stream_shards", cfg.Shards.Count()),
+		slog.Int("wait_replicas", cfg.WaitReplicas),
 		slog.Int("max_models", cfg.MaxModels),
 		slog.Bool("tracing", tracing.Enabled),
 		apiTokens(cfg))

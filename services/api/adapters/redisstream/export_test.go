@@ -11,3 +11,6 @@ func (p *Publisher) Waiting() int {
 	}
 	return n
 }
+
+// WaitTimeout is waitTimeout, for its table test.
+var WaitTimeout = waitTimeout

@@ -4,27 +4,63 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
-// Pinger checks that Redis answers.
+// Pinger checks that the node of every shard answers: the one server, or
+// in a Redis Cluster the master of each shard's stream. The api is ready
+// only when it can write every model's events.
 type Pinger struct {
-	client redis.Cmdable
+	client redis.UniversalClient
+	shards events.Shards
 }
 
-// NewPinger returns a Pinger using client.
-func NewPinger(client redis.Cmdable) (*Pinger, error) {
+// NewPinger returns a Pinger of shards' masters through client.
+func NewPinger(client redis.UniversalClient, shards events.Shards) (*Pinger, error) {
 	if client == nil {
 		return nil, errors.New("redisstream: nil client")
 	}
-	return &Pinger{client: client}, nil
+	if shards.Count() < 1 {
+		return nil, errors.New("redisstream: no shards")
+	}
+	return &Pinger{client: client, shards: shards}, nil
 }
 
-// Ping sends PING; the caller's context bounds how long it may take.
+// Ping sends PING to every shard's master, once each and all at once; the
+// caller's context bounds how long it may take. A failure makes a cluster
+// client read the slot map again, so a failover is seen by the next Ping.
 func (p *Pinger) Ping(ctx context.Context) error {
-	if err := p.client.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("PING redis: %w", err)
+	masters := map[*redis.Client]string{} // node → the first shard stream it serves
+	for i := range p.shards.Count() {
+		stream := p.shards.Stream(i)
+		node, err := redisconf.MasterFor(ctx, p.client, stream)
+		if err != nil {
+			redisconf.Reload(ctx, p.client)
+			return fmt.Errorf("PING redis: %w", err)
+		}
+		if _, ok := masters[node]; !ok {
+			masters[node] = stream
+		}
+	}
+	errs := make(chan error, len(masters))
+	var wg sync.WaitGroup
+	for node, stream := range masters {
+		wg.Go(func() {
+			if err := node.Ping(ctx).Err(); err != nil {
+				errs <- fmt.Errorf("PING redis %s (master of %s): %w", node.Options().Addr, stream, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		redisconf.Reload(ctx, p.client)
+		return err
 	}
 	return nil
 }

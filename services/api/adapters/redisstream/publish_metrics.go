@@ -1,6 +1,7 @@
 package redisstream
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -10,9 +11,11 @@ import (
 
 // PublishMetrics count and time XADDs.
 type PublishMetrics struct {
-	published *prometheus.CounterVec
-	failures  prometheus.Counter
-	duration  prometheus.Histogram
+	published     *prometheus.CounterVec
+	failures      prometheus.Counter
+	notReplicated prometheus.Counter
+	duration      prometheus.Histogram
+	shards        prometheus.Gauge
 	// each label's counter, looked up once rather than per request
 	water, land, batch, define, del, reset prometheus.Counter
 }
@@ -28,13 +31,22 @@ func NewPublishMetrics(reg prometheus.Registerer) *PublishMetrics {
 			Name: "edb_api_publish_failures_total",
 			Help: "XADDs that failed or timed out; each one was answered 503.",
 		}),
+		notReplicated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edb_api_publish_not_replicated_total",
+			Help: "Events stored on the master but answered 503 because WAIT confirmed fewer replicas than REDIS_WAIT_REPLICAS within the timeout (counted in edb_api_publish_failures_total too); each may still be counted.",
+		}),
+		shards: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "edb_api_stream_shards",
+			Help: "Shards (streams) the api publishes to (STREAM_SHARDS).",
+		}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "edb_api_publish_duration_seconds",
 			Help:    "Time one XADD took, successful or not.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
 	}
-	reg.MustRegister(m.published, m.failures, m.duration)
+	reg.MustRegister(m.published, m.failures, m.notReplicated, m.duration, m.shards)
+	m.shards.Set(1) // a Publisher alone writes one stream; a Router says how many
 	// The series exist from the start, at 0.
 	m.water, m.land = m.published.WithLabelValues(events.TrialWater), m.published.WithLabelValues(events.TrialLand)
 	m.batch, m.define = m.published.WithLabelValues(labelBatch), m.published.WithLabelValues(labelDefine)
@@ -55,6 +67,9 @@ func (m *PublishMetrics) observe(start time.Time, o *events.Event, err error) {
 	m.duration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		m.failures.Inc()
+		if errors.Is(err, ErrNotReplicated) {
+			m.notReplicated.Inc()
+		}
 		return
 	}
 	switch publishedLabel(o) {

@@ -10,7 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
 // Publisher appends observations to one stream. Concurrent calls are
@@ -25,10 +27,18 @@ import (
 // channel (a broadcast), and a caller's timeout is the batch's one timer
 // while the round trip is on time; a caller arms a timer of its own only
 // when its batch is already late.
+//
+// Each round trip goes to the node that serves the stream's slot (the one
+// server, or the stream's master in a Redis Cluster) on one connection, so
+// that WAIT, sent in the same pipeline when replicas are asked for
+// (WithWaitReplicas), counts the replicas of exactly that batch. The
+// cluster client's own retries are bypassed: an XADD whose reply was lost
+// may have been stored, and sending it again would count the event twice.
 type Publisher struct {
-	client  redis.Cmdable
+	client  redis.UniversalClient
 	stream  string
 	timeout time.Duration
+	wait    int             // replicas WAIT asks for after each batch; 0: no WAIT
 	metrics *PublishMetrics // nil: not measured
 	tracer  trace.Tracer    // nil: not traced
 
@@ -73,10 +83,26 @@ func WithTracer(tp trace.TracerProvider) Option {
 	return func(p *Publisher) { p.tracer = tp.Tracer(tracerName) }
 }
 
-// NewPublisher returns a Publisher appending to stream through client. Every
-// Publish gives up after timeout, so a Redis that accepts connections but
-// does not answer cannot make a request hang.
-func NewPublisher(client redis.Cmdable, stream string, timeout time.Duration, opts ...Option) (*Publisher, error) {
+// WithWaitReplicas makes every batch wait, with WAIT on the node that took
+// it, until k replicas have its writes: a Publish succeeds only then, and
+// fails with an error wrapping ErrNotReplicated when fewer confirm before
+// its deadline. 0, the default, sends no WAIT: Redis replicates
+// asynchronously, and an event acknowledged by a master that dies before
+// its replica got it is lost.
+func WithWaitReplicas(k int) Option { return func(p *Publisher) { p.wait = k } }
+
+// ErrNotReplicated is wrapped by Publish's error when the event was stored
+// on the master but fewer replicas than WithWaitReplicas asks for confirmed
+// it within the publish timeout: it may still be counted (it is, unless the
+// master fails before replicating it), so a retry may count it twice. The
+// error is a *command.NotReplicatedError, which says how many confirmed.
+var ErrNotReplicated = command.ErrNotReplicated
+
+// NewPublisher returns a Publisher appending to stream through client (one
+// server, or a Redis Cluster). Every Publish gives up after timeout, so a
+// Redis that accepts connections but does not answer cannot make a request
+// hang.
+func NewPublisher(client redis.UniversalClient, stream string, timeout time.Duration, opts ...Option) (*Publisher, error) {
 	if client == nil {
 		return nil, errors.New("redisstream: nil client")
 	}
@@ -93,6 +119,9 @@ func NewPublisher(client redis.Cmdable, stream string, timeout time.Duration, op
 	}
 	for _, o := range opts {
 		o(p)
+	}
+	if p.wait < 0 {
+		return nil, errors.New("redisstream: negative number of replicas to wait for")
 	}
 	go p.write()
 	return p, nil
@@ -256,6 +285,12 @@ func (p *Publisher) write() {
 // got a 503 and must not have the observation counted anyway. The round
 // trip's deadline is the earliest of its callers', so none is written after
 // its caller was told it failed.
+//
+// With replicas asked for, WAIT follows the XADDs in the same pipeline, on
+// the same connection to the stream's master: its answer is how many
+// replicas have every write of the batch. Fewer than asked fails every
+// XADD of the batch (ErrNotReplicated), each caller told its event may
+// still be counted.
 func (p *Publisher) flush(b *batch) {
 	n := len(b.entries)
 	b.ids, b.errs = make([]string, n), make([]error, n)
@@ -292,17 +327,84 @@ func (p *Publisher) flush(b *batch) {
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	pipe := p.client.Pipeline()
+	node, err := redisconf.MasterFor(ctx, p.client, p.stream)
+	if err != nil {
+		redisconf.Reload(ctx, p.client)
+		for i := range b.entries {
+			if b.errs[i] == nil {
+				b.errs[i] = err
+			}
+		}
+		return
+	}
+	pipe := node.Pipeline()
 	cmds := make([]*redis.StringCmd, n)
 	for i, e := range b.entries {
 		if b.errs[i] == nil {
 			cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: e.fields})
 		}
 	}
-	_, _ = pipe.Exec(ctx) // each command carries its own error
-	for i, cmd := range cmds {
-		if cmd != nil {
-			b.ids[i], b.errs[i] = cmd.Result()
-		}
+	var wait *redis.Cmd
+	if p.wait > 0 {
+		// WAIT numreplicas timeout-ms (Pipeliner has no Wait method).
+		ms := waitTimeout(time.Until(deadline), node.Options().ReadTimeout).Milliseconds()
+		wait = pipe.Do(ctx, "WAIT", p.wait, ms)
 	}
+	// Each command carries its own error. A failed round trip (refused,
+	// timed out, MOVED after a failover, a master turned replica) makes the
+	// cluster client read the slot map again, so the next batch goes to
+	// the stream's master of now.
+	if _, err := pipe.Exec(ctx); err != nil {
+		redisconf.Reload(ctx, p.client)
+	}
+	unconfirmed := p.confirmed(wait)
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		id, err := cmd.Result()
+		if err == nil && unconfirmed != nil {
+			// Stored, but not known to be on the replicas: not a success.
+			id, err = "", fmt.Errorf("entry %s: %w", id, unconfirmed)
+		}
+		b.ids[i], b.errs[i] = id, err
+	}
+}
+
+// confirmed is nil when the batch's WAIT (nil: none asked for) saw enough
+// replicas, else why not: a *command.NotReplicatedError, or WAIT's own
+// error (a dropped connection, or an ACL without +wait).
+func (p *Publisher) confirmed(wait *redis.Cmd) error {
+	if wait == nil {
+		return nil
+	}
+	got, err := wait.Int64()
+	switch {
+	case err != nil:
+		return fmt.Errorf("stored, but WAIT %d failed: %w", p.wait, err)
+	case got < int64(p.wait):
+		return &command.NotReplicatedError{Want: p.wait, Got: int(got)}
+	default:
+		return nil
+	}
+}
+
+// waitReserve is what a batch keeps of its time for WAIT's answer to come
+// back: Redis checks the timeouts of blocked clients on its cron, every
+// 100 ms at the default hz of 10, so WAIT answers up to that much late,
+// and the reply still has its way back to make.
+const waitReserve = 150 * time.Millisecond
+
+// waitTimeout is WAIT's timeout for a batch with left before its deadline,
+// on a connection that gives up reading after readTimeout (≤ 0: never):
+// short enough that WAIT's own answer (too few replicas) arrives before the
+// deadline, and the callers learn their event is stored, rather than a
+// plain timeout. A third of the time at least, when there is less than
+// twice the reserve (PUBLISH_TIMEOUT under ~0.3 s may then see timeouts
+// instead); never 0, which WAIT takes as "forever".
+func waitTimeout(left, readTimeout time.Duration) time.Duration {
+	if readTimeout > 0 && readTimeout < left {
+		left = readTimeout
+	}
+	return max(left-waitReserve, left/3, time.Millisecond)
 }

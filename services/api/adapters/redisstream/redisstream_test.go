@@ -108,7 +108,7 @@ func TestPublishFailsWhileRedisIsDownAndRecovers(t *testing.T) {
 	client := newClient(t, srv)
 	pub, _ := redisstream.NewPublisher(client, stream, 2*time.Second)
 	t.Cleanup(pub.Close)
-	ping, _ := redisstream.NewPinger(client)
+	ping, _ := redisstream.NewPinger(client, events.OneShard(stream))
 	ctx := context.Background()
 	obs := events.Event{Trial: events.TrialWater, PublishedAt: time.Now(), Source: events.SourceAPI}
 
@@ -173,7 +173,7 @@ func TestConstructorsRejectBadDependencies(t *testing.T) {
 	if _, err := redisstream.NewPublisher(c, stream, 0); err == nil {
 		t.Error("zero timeout accepted")
 	}
-	if _, err := redisstream.NewPinger(nil); err == nil {
+	if _, err := redisstream.NewPinger(nil, events.OneShard(stream)); err == nil {
 		t.Error("nil client accepted by NewPinger")
 	}
 }

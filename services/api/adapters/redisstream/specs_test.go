@@ -21,7 +21,7 @@ func TestLookupReadsSpecAndCount(t *testing.T) {
 	srv := redistest.Start(t)
 	admin := srv.Client()
 	ctx := context.Background()
-	r, err := redisstream.NewSpecReader(newClient(t, srv), stream)
+	r, err := redisstream.NewSpecReader(newClient(t, srv), events.OneShard(stream))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestLookupReadsSpecAndCount(t *testing.T) {
 	if err := admin.Set(ctx, events.SpecKey(stream, "ab"), spec.Encode(), 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.SAdd(ctx, redisstream.ModelsKey(stream), "default", "ab", "cd").Err(); err != nil {
+	if err := admin.SAdd(ctx, events.OneShard(stream).ModelsKey(0), "default", "ab", "cd").Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := admin.ConfigResetStat(ctx).Err(); err != nil {
@@ -66,7 +66,7 @@ func TestLookupReadsSpecAndCount(t *testing.T) {
 		t.Fatalf("bad spec: %+v %v", l, err)
 	}
 	// A names key of another type: an error too.
-	if err := admin.Set(ctx, redisstream.ModelsKey(stream), "x", 0).Err(); err != nil {
+	if err := admin.Set(ctx, events.OneShard(stream).ModelsKey(0), "x", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := r.Lookup(ctx, "ab"); err == nil || !strings.Contains(err.Error(), "SCARD") {

@@ -42,12 +42,16 @@ func (p *Publisher) startSpan(ctx context.Context, o *events.Event) (context.Con
 
 // endSpan records the outcome of the XADD on span: the entry id, or the
 // error and its error.type ("timeout" when the publish timed out, "closed"
-// after Close, a Redis reply's code, or the error's Go type).
+// after Close, "not_replicated" when WAIT confirmed too few replicas, a
+// Redis reply's code, or the error's Go type).
 func endSpan(span trace.Span, id string, err error) {
 	if err != nil {
 		errType := telemetry.ErrorType(err)
-		if errors.Is(err, ErrClosed) {
+		switch {
+		case errors.Is(err, ErrClosed):
 			errType = semconv.ErrorTypeKey.String("closed")
+		case errors.Is(err, ErrNotReplicated):
+			errType = semconv.ErrorTypeKey.String("not_replicated")
 		}
 		span.RecordError(err)
 		span.SetAttributes(errType)

@@ -3,6 +3,7 @@ package command
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
@@ -176,7 +177,20 @@ func (m *Models) Forget(model string) {
 }
 
 // unavailable is a store failure as the 503 every handler answers for it.
+// An event stored but not replicated is a 503 too, whose detail says the
+// event may still be counted: the client must not take it for nothing
+// recorded, since a retry may count it twice.
 func unavailable(err error) error {
+	var nr *NotReplicatedError
+	if errors.As(err, &nr) {
+		replicas := "replicas"
+		if nr.Want == 1 {
+			replicas = "replica"
+		}
+		return apperr.Wrap(apperr.Unavailable, err, fmt.Sprintf(
+			"the event was stored on the Redis master but not confirmed by %d %s within the timeout (%d confirmed): it may still be counted, so a retry may count it twice",
+			nr.Want, replicas, nr.Got))
+	}
 	return apperr.Wrap(apperr.Unavailable, err, "the event store is unavailable, try again")
 }
 

@@ -18,9 +18,33 @@ import (
 // Publisher hands an event to the broker and returns the broker's id for it
 // once the broker has stored it. It is defined here, where it is used, so
 // the app layer does not know which broker is behind it.
+//
+// An error wrapping ErrNotReplicated (a *NotReplicatedError) says the
+// broker stored the event but fewer of its replicas than asked for
+// confirmed it in time; any other error says nothing was confirmed stored.
 type Publisher interface {
 	Publish(ctx context.Context, e events.Event) (id string, err error)
 }
+
+// ErrNotReplicated is wrapped by a Publisher's error for an event stored on
+// the broker's primary that fewer replicas than asked for confirmed in
+// time. Unlike other failures the event is probably there and will be
+// counted, unless the primary fails before it replicates it: the client
+// must be told that a retry may count it twice.
+var ErrNotReplicated = errors.New("stored but not confirmed by enough replicas")
+
+// NotReplicatedError is the error wrapping ErrNotReplicated: Want replicas
+// were asked to confirm the write, Got did within the timeout.
+type NotReplicatedError struct {
+	Want, Got int
+}
+
+func (e *NotReplicatedError) Error() string {
+	return fmt.Sprintf("%s: %d of %d replicas confirmed it within the timeout", ErrNotReplicated, e.Got, e.Want)
+}
+
+// Is makes errors.Is(err, ErrNotReplicated) true.
+func (e *NotReplicatedError) Is(target error) bool { return target == ErrNotReplicated }
 
 // RecordObservation asks to record one toss (Trial) or a batch of counts
 // (W waters and L lands, applied together) for a model.

@@ -3,6 +3,7 @@ package command_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -180,5 +181,53 @@ func TestDefineModel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An event stored but not replicated is a 503 for every command that
+// publishes, whose public message says it may still be counted: the client
+// must not take it for nothing recorded.
+func TestNotReplicatedIsUnavailableAndSaysSo(t *testing.T) {
+	notRepl := fmt.Errorf("XADD to stream %q: entry 1-0: %w", "update_model", &command.NotReplicatedError{Want: 1, Got: 0})
+	if !errors.Is(notRepl, command.ErrNotReplicated) {
+		t.Fatal("a NotReplicatedError does not match ErrNotReplicated")
+	}
+	pub := &fakePublisher{err: notRepl}
+	cat := newCatalog(1, "ab")
+	m, err := command.NewModels(cat, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := command.NewRecordObservationHandler(pub, clock, command.WithModels(m))
+	def, _ := command.NewDefineModelHandler(pub, cat, clock, command.WithModels(m))
+	del, _ := command.NewDeleteModelHandler(pub, m, clock)
+	reset, _ := command.NewResetModelHandler(pub, m, clock)
+	ctx := context.Background()
+	for name, handle := range map[string]func() error{
+		"observe": func() error {
+			_, err := rec.Handle(ctx, command.RecordObservation{Model: "ab", Trial: observation.Water})
+			return err
+		},
+		"define": func() error {
+			_, err := def.Handle(ctx, command.DefineModel{Model: "cd", Prior: "uniform", GridPoints: 20})
+			return err
+		},
+		"delete": func() error { _, err := del.Handle(ctx, command.DeleteModel{Model: "ab"}); return err },
+		"reset":  func() error { _, err := reset.Handle(ctx, command.ResetModel{Model: "ab"}); return err },
+	} {
+		err := handle()
+		if apperr.KindOf(err) != apperr.Unavailable || !errors.Is(err, command.ErrNotReplicated) {
+			t.Errorf("%s: %v (kind %v), want Unavailable wrapping ErrNotReplicated", name, err, apperr.KindOf(err))
+			continue
+		}
+		const want = "the event was stored on the Redis master but not confirmed by 1 replica within the timeout (0 confirmed): it may still be counted, so a retry may count it twice"
+		if msg := apperr.PublicMessage(err); msg != want {
+			t.Errorf("%s: public message %q, want %q", name, msg, want)
+		}
+	}
+	// Any other failure keeps the plain message.
+	pub.err = errors.New("dial tcp: refused")
+	if _, err := rec.Handle(ctx, command.RecordObservation{Model: "ab", Trial: observation.Water}); apperr.PublicMessage(err) != "the event store is unavailable, try again" {
+		t.Errorf("plain failure: %q", apperr.PublicMessage(err))
 	}
 }

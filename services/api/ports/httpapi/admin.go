@@ -32,7 +32,7 @@ func (s server) resetModel(c *fiber.Ctx) error {
 // changed is the 202 of a deletion or a reset.
 func (s server) changed(c *fiber.Ctx, res command.ModelChanged) error {
 	return c.Status(fiber.StatusAccepted).JSON(ModelChangeBody{
-		ID: res.ID, Model: res.Model, Action: res.Action, Status: statusAccepted, Stream: s.stream,
+		ID: res.ID, Model: res.Model, Action: res.Action, Status: statusAccepted, Stream: s.streamOf(res.Model),
 	})
 }
 

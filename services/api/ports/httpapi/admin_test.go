@@ -49,7 +49,7 @@ func redisPublisher(tb testing.TB) (*redis.Client, *redisstream.Publisher, *redi
 		tb.Fatal(err)
 	}
 	tb.Cleanup(pub.Close)
-	specs, err := redisstream.NewSpecReader(client, testStream)
+	specs, err := redisstream.NewSpecReader(client, events.OneShard(testStream))
 	if err != nil {
 		tb.Fatal(err)
 	}

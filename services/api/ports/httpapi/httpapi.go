@@ -35,6 +35,10 @@ type Options struct {
 	// Stream is the name of the stream events go to, echoed to clients so a
 	// curl user can find their entry with XRANGE.
 	Stream string
+	// StreamOf, when set, names the stream a model's events go to (its
+	// shard's, when models are sharded over several streams) and Stream is
+	// not used.
+	StreamOf func(model string) string
 	// ReadTimeout, WriteTimeout and IdleTimeout bound slow or idle clients;
 	// zero means the package defaults.
 	ReadTimeout  time.Duration
@@ -135,7 +139,11 @@ func New(application app.Application, opts Options, logger *slog.Logger) *fiber.
 	if opts.Limits.MaxBodyBytes <= 0 {
 		opts.Limits.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	s := server{app: application, stream: opts.Stream, draining: opts.Draining}
+	s := server{app: application, streamOf: opts.StreamOf, draining: opts.Draining}
+	if s.streamOf == nil {
+		stream := opts.Stream
+		s.streamOf = func(string) string { return stream }
+	}
 	routes := s.routes(opts.MetricsHandler)
 	if opts.Auth != nil {
 		routes = opts.Auth.guard(routes)
@@ -216,7 +224,7 @@ func problemForUnknownMethods(f *fiber.App) {
 
 type server struct {
 	app      app.Application
-	stream   string
+	streamOf func(model string) string // the stream a model's events go to
 	draining *atomic.Bool
 }
 
@@ -235,7 +243,7 @@ func (s server) recordObservation(c *fiber.Ctx) error {
 	}
 	// GET changes state here (kept for curl users), so no cache may answer it.
 	c.Response().Header.SetCanonical(headerCacheControl, noStore)
-	return c.Status(fiber.StatusCreated).JSON(RecordedBody{ID: res.ID, Trial: res.Trial.String(), Stream: s.stream})
+	return c.Status(fiber.StatusCreated).JSON(RecordedBody{ID: res.ID, Trial: res.Trial.String(), Stream: s.streamOf(res.Model)})
 }
 
 // observationsRequest is the body of POST /models/{name}/observations: a
@@ -277,7 +285,7 @@ func (s server) recordObservations(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(ObservationsBody{ID: res.ID, Model: res.Model, W: res.W, L: res.L, Stream: s.stream})
+	return c.Status(fiber.StatusCreated).JSON(ObservationsBody{ID: res.ID, Model: res.Model, W: res.W, L: res.L, Stream: s.streamOf(res.Model)})
 }
 
 // definitionRequest is the body of PUT /models/{name}.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -148,6 +149,9 @@ func TestErrorsAreProblems(t *testing.T) {
 		{name: "missing trial", method: http.MethodGet, path: "/update_model/", wantStatus: 404},
 		{name: "wrong method", method: http.MethodDelete, path: "/update_model/w", wantStatus: 405},
 		{name: "publisher down", method: http.MethodGet, path: "/update_model/w", pubErr: errors.New("dial tcp 10.0.0.1:6379: secret detail"), wantStatus: 503, wantInErr: "unavailable"},
+		{name: "stored, not replicated", method: http.MethodPost, path: "/update_model/l",
+			pubErr:     fmt.Errorf("XADD to 10.0.0.1:6379 secret detail: %w", &command.NotReplicatedError{Want: 2, Got: 1}),
+			wantStatus: 503, wantInErr: "stored on the Redis master but not confirmed by 2 replicas within the timeout (1 confirmed): it may still be counted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,5 +266,22 @@ func TestUnknownMethodIsAProblem(t *testing.T) {
 	}
 	if r := do(t, f, http.MethodGet, "/update_model/w"); r.status != http.StatusCreated {
 		t.Fatalf("a known method after them: %d", r.status)
+	}
+}
+
+// With models sharded, each answer names the stream of its model's shard.
+func TestAnswersNameTheModelsStream(t *testing.T) {
+	pub := &fakePublisher{}
+	f := newServerWith(t, pub, fakePinger{}, httpapi.Options{
+		Stream:   "ignored",
+		StreamOf: func(model string) string { return "update_model:" + model },
+	})
+	r := do(t, f, http.MethodPost, "/update_model/w")
+	if r.status != http.StatusCreated || r.body["stream"] != "update_model:default" {
+		t.Fatalf("%d %s, want 201 naming the default model's stream", r.status, r.raw)
+	}
+	r = send(t, f, http.MethodPost, "/models/ab/observations", `{"trial":"l"}`)
+	if r.status != http.StatusCreated || r.body["stream"] != "update_model:ab" {
+		t.Fatalf("%d %s, want 201 naming model ab's stream", r.status, r.raw)
 	}
 }

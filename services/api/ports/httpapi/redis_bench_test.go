@@ -7,7 +7,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/event-driven-bayes/event-driven-bayes/services/api/adapters/redisstream"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/api/app/query"
@@ -98,7 +97,7 @@ func BenchmarkObservationsKnownModelRedis(b *testing.B) {
 	if err := client.Set(ctx, events.SpecKey(testStream, "ab"), `{"prior":"uniform","grid_points":30}`, 0).Err(); err != nil {
 		b.Fatal(err)
 	}
-	if err := client.SAdd(ctx, redisstream.ModelsKey(testStream), "ab").Err(); err != nil {
+	if err := client.SAdd(ctx, events.OneShard(testStream).ModelsKey(0), "ab").Err(); err != nil {
 		b.Fatal(err)
 	}
 	s := &store{admin: client}
