@@ -16,9 +16,10 @@ type Application struct {
 
 // Commands change state.
 type Commands struct {
-	// ApplyBatch is command.ApplyBatchHandler in the decorators (tracing,
-	// metrics) the service wraps it in.
-	ApplyBatch command.BatchHandler
+	// ApplyBatch has a command.ApplyBatchHandler in the decorators (tracing,
+	// metrics) the service wraps it in per shard: ApplyBatch[i] commits
+	// what was read from shard i (its ledger holds that shard's keys).
+	ApplyBatch []command.BatchHandler
 }
 
 // Queries read state.

@@ -1,14 +1,13 @@
 // Package service wires bayes together: it reads the configuration, builds
-// the adapters and the application, and runs the consumer, the pub/sub
-// bridge, the plotter and the HTTP server until the context ends.
+// the adapters and the application, and runs the consumers (one per shard
+// of the stream), the pub/sub bridge, the plotter and the HTTP server until
+// the context ends.
 package service
 
 import (
 	"fmt"
 	"os"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
@@ -23,12 +22,19 @@ import (
 type Config struct {
 	// Port is the TCP port of the HTTP server (PORT).
 	Port int
-	// Redis are the client options from REDIS_URL, or REDIS_HOST, REDIS_PORT,
-	// REDIS_DB, REDIS_USERNAME and REDIS_PASSWORD (see platform/redisconf).
-	Redis *redis.Options
-	// Stream is the Redis Stream the observations arrive on (REDIS_STREAM);
-	// every other key bayes uses is named after it.
+	// Redis is where Redis is: a Redis Cluster's seed nodes
+	// (REDIS_CLUSTER_ADDRS), or one server from REDIS_URL, or REDIS_HOST,
+	// REDIS_PORT, REDIS_DB; REDIS_USERNAME and REDIS_PASSWORD apply to
+	// both (see platform/redisconf).
+	Redis redisconf.Conn
+	// Stream is the Redis Stream the observations arrive on (REDIS_STREAM):
+	// shard 0's stream; every other key bayes uses is named after it.
 	Stream string
+	// Shards is how the models are spread over STREAM_SHARDS streams of
+	// Stream (1 to events.MaxShards, default 1: today's one stream), laid
+	// out for a cluster when Redis is one. The api must use the same
+	// number; bayes records it in Redis and refuses to start with another.
+	Shards events.Shards
 	// Channel is the pub/sub channel whose messages are forwarded into the
 	// stream, the original's transport (REDIS_CHANNEL).
 	Channel string
@@ -99,7 +105,7 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 	r := envconf.New(lookup)
 	c := Config{
 		Port:              r.Int("PORT", 8001, 1, 65535),
-		Redis:             redisconf.Read(r),
+		Redis:             redisconf.ReadConn(r),
 		Stream:            r.String("REDIS_STREAM", events.DefaultStream),
 		Channel:           r.String("REDIS_CHANNEL", events.DefaultChannel),
 		ConsumerName:      r.String("CONSUMER_NAME", defaultConsumerName()),
@@ -127,8 +133,12 @@ func LoadConfig(lookup func(string) (string, bool)) (Config, error) {
 		r.Fail("PRIOR", spec, prior.Syntax()+" ("+err.Error()+")")
 	}
 	c.Prior = p
+	n := r.Int("STREAM_SHARDS", 1, 1, events.MaxShards)
 	if err := r.Err(); err != nil {
 		return Config{}, err
+	}
+	if c.Shards, err = events.NewShards(c.Stream, n, c.Redis.Cluster != nil); err != nil {
+		return Config{}, fmt.Errorf("invalid configuration: REDIS_STREAM=%q with STREAM_SHARDS=%d: %w", c.Stream, n, err)
 	}
 	ds, err := events.NewModelSpec(c.Prior.String(), c.GridPoints)
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/query"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/httpapi"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/ports/streamconsumer"
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/telemetry"
 )
 
@@ -46,7 +46,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	defer flush()
 
-	rdb := redis.NewClient(cfg.Redis)
+	rdb := cfg.Redis.NewClient()
 	defer rdb.Close()
 	if tracing.Enabled {
 		if err := redisotel.InstrumentTracing(rdb, redisotel.WithDialFilter(true),
@@ -56,18 +56,34 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}
 
-	keys := redisstream.KeysFor(cfg.Stream)
-	pipeline := metrics.NewPipeline(reg)
-	ledger := redisstream.NewLedger(rdb, keys, cfg.DefaultSpec,
-		redisstream.WithMaxModels(cfg.MaxModels), redisstream.WithConsumer(cfg.ConsumerName))
-	// Models created before the names' index existed get indexed, so that
-	// paging lists them.
-	if n, err := ledger.IndexNames(ctx); err != nil {
-		log.WarnContext(ctx, "indexing model names", "err", err)
-	} else if n > 0 {
-		log.InfoContext(ctx, "indexed model names", "added", n)
+	// The deployment's number of shards must be the one its models were
+	// placed with. Checked now when Redis answers; when it does not, the
+	// consumers wait for it (waitShards) while the rest starts.
+	shards := cfg.Shards
+	shardsErr := redisstream.CheckShards(ctx, rdb, shards)
+	if errors.Is(shardsErr, redisstream.ErrShardsChanged) {
+		return shardsErr
 	}
-	consumer := redisstream.NewConsumer(rdb, keys, cfg.ConsumerName, redisstream.OnClaim(pipeline.CountClaim))
+
+	pipeline := metrics.NewPipeline(reg)
+	metrics.NewStreamShards(reg, shards.Count())
+	census := redisstream.NewCensus(rdb, shards, redisstream.CensusMaxAge)
+	ledgers := make([]*redisstream.Ledger, shards.Count())
+	consumers := make([]*redisstream.Consumer, shards.Count())
+	for i := range shards.Count() {
+		keys := redisstream.ShardKeys(shards, i)
+		ledgers[i] = redisstream.NewLedger(rdb, keys, cfg.DefaultSpec, redisstream.WithMaxModels(cfg.MaxModels),
+			redisstream.WithConsumer(cfg.ConsumerName), redisstream.WithCensus(census, i))
+		// Models created before the names' index existed get indexed, so
+		// that paging lists them.
+		if n, err := ledgers[i].IndexNames(ctx); err != nil {
+			log.WarnContext(ctx, "indexing model names", "stream", keys.Stream, "err", err)
+		} else if n > 0 {
+			log.InfoContext(ctx, "indexed model names", "stream", keys.Stream, "added", n)
+		}
+		consumers[i] = redisstream.NewConsumer(rdb, keys, cfg.ConsumerName,
+			redisstream.OnClaim(pipeline.CountClaim), redisstream.InShard(shards, i))
+	}
 
 	plotMetrics := metrics.NewPlots(reg)
 	plotter, err := plotfile.NewModels(cfg.GraphsDir, cfg.GraphsKeep, cfg.DefaultSpec, log,
@@ -78,30 +94,44 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	metrics.NewPlotQueue(reg, plotter.QueueLen)
 
-	// The command that applies a batch, in its decorators: metrics outside
-	// (they time the whole of it), tracing inside when it is on.
-	decorate := func(h command.BatchHandler) command.BatchHandler {
+	// The command that applies a batch of shard i, in its decorators:
+	// metrics outside (they time the whole of it), tracing inside when it
+	// is on, its spans naming the shard's stream.
+	decorate := func(i int, h command.BatchHandler) command.BatchHandler {
 		if tracing.Enabled {
-			h = bayestracing.Batches(h, cfg.Stream, keys.Group)
+			h = bayestracing.Batches(h, shards.Stream(i), redisstream.GroupName)
 		}
 		return pipeline.Batches(h)
 	}
-	application, err := newApplication(cfg, ledger, consumer, plotter, log, decorate)
+	application, err := newApplication(cfg, ledgers, consumers, redisstream.NewStore(rdb, shards), plotter, log, decorate)
 	if err != nil {
 		return err
 	}
-	reg.MustRegister(metrics.NewCollector(consumer, application.Queries.Models, cfg.ModelMetricsLimit))
-	runner, err := streamconsumer.New(consumer, application.Commands.ApplyBatch, streamconsumer.Config{
-		BatchSize: cfg.BatchSize, Block: readBlock,
-		ClaimEvery: cfg.ClaimInterval, ClaimMinIdle: cfg.ClaimMinIdle,
-		TrimEvery: cfg.TrimInterval, StaleAfter: cfg.StaleConsumer,
-		CommitGrace: cfg.ShutdownTimeout / 2,
-	}, log)
-	if err != nil {
-		return err
+	stats := make([]metrics.GroupStats, len(consumers))
+	for i, c := range consumers {
+		stats[i] = c
 	}
+	reg.MustRegister(metrics.NewCollector(stats, application.Queries.Models, cfg.ModelMetricsLimit))
+	runners := make([]*streamconsumer.Runner, len(consumers))
+	for i, c := range consumers {
+		rlog := log
+		if shards.Count() > 1 {
+			rlog = log.With("stream", shards.Stream(i))
+		}
+		runners[i], err = streamconsumer.New(c, application.Commands.ApplyBatch[i], streamconsumer.Config{
+			BatchSize: cfg.BatchSize, Block: readBlock,
+			ClaimEvery: cfg.ClaimInterval, ClaimMinIdle: cfg.ClaimMinIdle,
+			TrimEvery: cfg.TrimInterval, StaleAfter: cfg.StaleConsumer,
+			CommitGrace: cfg.ShutdownTimeout / 2,
+		}, rlog)
+		if err != nil {
+			return err
+		}
+	}
+	// The original's PUBLISH path feeds shard 0, where the default model
+	// lives.
 	bridge, err := pubsubbridge.New(rdb, pubsubbridge.Config{
-		Channel: cfg.Channel, Stream: cfg.Stream, Lease: keys.Lease, TTL: 5 * time.Second,
+		Channel: cfg.Channel, Stream: shards.Stream(0), Lease: redisstream.ShardKeys(shards, 0).Lease, TTL: 5 * time.Second,
 	}, log)
 	if err != nil {
 		return err
@@ -140,8 +170,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("PORT=%d: %w", cfg.Port, err)
 	}
-	log.InfoContext(ctx, "bayes started", "port", cfg.Port, "redis", redisconf.Describe(cfg.Redis),
-		"stream", cfg.Stream, "group", keys.Group, "consumer", cfg.ConsumerName, "channel", cfg.Channel,
+	log.InfoContext(ctx, "bayes started", "port", cfg.Port, "redis", cfg.Redis.String(),
+		"stream", cfg.Stream, "shards", shards.Count(), "group", redisstream.GroupName, "consumer", cfg.ConsumerName, "channel", cfg.Channel,
 		"grid_points", cfg.GridPoints, "prior", cfg.Prior.String(), "graphs_dir", cfg.GraphsDir,
 		"plot_workers", plotter.Workers(), "tracing", tracing.Enabled)
 
@@ -152,7 +182,18 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	go func() { plotDone <- plotter.Run(plotCtx) }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return runner.Run(gctx) })
+	g.Go(func() error {
+		// The consumers start once the number of shards is known to match
+		// the data: a mismatch found now stops bayes, rather than
+		// dead-lettering every entry as wrong_shard.
+		if err := waitShards(gctx, rdb, shards, shardsErr, log); err != nil || gctx.Err() != nil {
+			return err
+		}
+		for _, r := range runners {
+			g.Go(func() error { return r.Run(gctx) })
+		}
+		return nil
+	})
 	g.Go(func() error {
 		if err := bridge.Run(gctx); !errors.Is(err, context.Canceled) {
 			return err
@@ -179,24 +220,61 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return err
 }
 
-func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstream.Consumer, plotter command.StateListener, log *slog.Logger,
-	decorate func(command.BatchHandler) command.BatchHandler) (app.Application, error) {
-	apply, err := command.NewApplyBatchHandler(ledger, plotter, log)
+// newApplication builds the application over the shards: one ApplyBatch
+// handler per shard (each commits through its shard's ledger), the model
+// queries over the store of every shard, and readiness asking every
+// shard's Redis.
+func newApplication(cfg Config, ledgers []*redisstream.Ledger, consumers []*redisstream.Consumer, store query.ModelStore,
+	plotter command.StateListener, log *slog.Logger,
+	decorate func(int, command.BatchHandler) command.BatchHandler) (app.Application, error) {
+	applies := make([]command.BatchHandler, len(ledgers))
+	for i, l := range ledgers {
+		apply, err := command.NewApplyBatchHandler(l, plotter, log)
+		if err != nil {
+			return app.Application{}, err
+		}
+		applies[i] = decorate(i, apply)
+	}
+	models, err := query.NewModels(cfg.DefaultSpec, store)
 	if err != nil {
 		return app.Application{}, err
 	}
-	models, err := query.NewModels(cfg.DefaultSpec, ledger)
-	if err != nil {
-		return app.Application{}, err
+	pingers := make([]query.Pinger, len(consumers))
+	for i, c := range consumers {
+		pingers[i] = c
 	}
-	ready, err := query.NewReadinessHandler(consumer)
+	ready, err := query.NewReadinessHandler(pingers...)
 	if err != nil {
 		return app.Application{}, err
 	}
 	return app.Application{
-		Commands: app.Commands{ApplyBatch: decorate(apply)},
+		Commands: app.Commands{ApplyBatch: applies},
 		Queries:  app.Queries{Models: models, Readiness: ready},
 	}, nil
+}
+
+// waitShards returns once redisstream.CheckShards passes (first, the
+// result of the check at start-up), nil too when ctx ends first, and the
+// error when the data was laid out for another number of shards. While
+// Redis does not answer it tries again with a growing back-off.
+func waitShards(ctx context.Context, rdb redis.UniversalClient, shards events.Shards, first error, log *slog.Logger) error {
+	err, backoff := first, 100*time.Millisecond
+	for err != nil {
+		if errors.Is(err, redisstream.ErrShardsChanged) {
+			return err
+		}
+		log.WarnContext(ctx, "checking the number of shards: retrying", "err", err, "backoff", backoff.String())
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		err = redisstream.CheckShards(ctx, rdb, shards)
+	}
+	return nil
 }
 
 // isBackgroundCommand tells the Redis tracing hook which commands to leave
@@ -207,7 +285,7 @@ func newApplication(cfg Config, ledger *redisstream.Ledger, consumer *redisstrea
 func isBackgroundCommand(cmd redis.Cmder) bool {
 	switch cmd.Name() {
 	case "xreadgroup", "xautoclaim", "xinfo", "xlen", "xpending", "xtrim", "xgroup",
-		"ping", "evalsha", "eval", "set", "subscribe", "unsubscribe", "hmget", "get", "smembers":
+		"ping", "evalsha", "eval", "set", "subscribe", "unsubscribe", "hmget", "get", "smembers", "scard":
 		return true
 	}
 	return false

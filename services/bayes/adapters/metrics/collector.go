@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,8 +35,13 @@ type ModelReader interface {
 // edb_bayes_models and edb_bayes_models_not_exported say how many exist and
 // how many the cap left out. Prometheus' series count, and the Redis reads
 // of a scrape, stay bounded however many models there are.
+//
+// The stream's gauges (lag, pending, dead letters) are per shard: with one
+// shard they have no label, as before shards existed; with more, a label
+// shard ("0", "1", …) tells a lagging or stuck shard from the others, and
+// sum() gives the deployment's total.
 type Collector struct {
-	stats   GroupStats
+	stats   []GroupStats
 	models  ModelReader
 	limit   int
 	timeout time.Duration
@@ -44,20 +50,26 @@ type Collector struct {
 	n, w, mean, sd, hpdiLow, hpdiHigh, mapP    *prometheus.Desc
 }
 
-// NewCollector returns a collector exporting at most limit models per
-// scrape (0: only the totals; a negative limit counts as 0). Register it
-// with the service registry.
-func NewCollector(stats GroupStats, models ModelReader, limit int) *Collector {
+// NewCollector returns a collector of the shards whose streams stats reads
+// (one per shard, shard i at i) exporting at most limit models per scrape
+// (0: only the totals; a negative limit counts as 0). Register it with the
+// service registry.
+func NewCollector(stats []GroupStats, models ModelReader, limit int) *Collector {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	var shardLabel []string
+	if len(stats) > 1 {
+		shardLabel = []string{"shard"}
+	}
+	ds := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, shardLabel, nil) }
 	m := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help+" One series per exported model (see edb_bayes_models_not_exported).", []string{"model"}, nil)
 	}
 	return &Collector{
 		stats: stats, models: models, limit: max(limit, 0), timeout: 2 * time.Second,
 		up:          d("edb_bayes_redis_up", "1 when Redis answered this scrape, else 0."),
-		lag:         d("edb_bayes_consumer_group_lag", "Entries in the stream not yet delivered to any bayes replica."),
-		pending:     d("edb_bayes_consumer_group_pending", "Entries delivered to a replica and not yet acknowledged."),
-		dead:        d("edb_bayes_dead_letter_stream_length", "Entries in the dead-letter stream."),
+		lag:         ds("edb_bayes_consumer_group_lag", "Entries in the stream not yet delivered to any bayes replica."),
+		pending:     ds("edb_bayes_consumer_group_pending", "Entries delivered to a replica and not yet acknowledged."),
+		dead:        ds("edb_bayes_dead_letter_stream_length", "Entries in the dead-letter stream."),
 		total:       d("edb_bayes_models", "Models that exist (the default one included)."),
 		notExported: d("edb_bayes_models_not_exported", "Models left out of the per-model series by the cap MODEL_METRICS_LIMIT."),
 		n:           m("edb_bayes_model_observations", "n: observations applied to the model."),
@@ -89,15 +101,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	lag, pending, dead, views, total, err := c.read(ctx)
+	shards, views, total, err := c.read(ctx)
 	if err != nil {
 		gauge(c.up, 0)
 		return
 	}
 	gauge(c.up, 1)
-	gauge(c.lag, float64(lag))
-	gauge(c.pending, float64(pending))
-	gauge(c.dead, float64(dead))
+	for i, st := range shards {
+		var label []string
+		if len(shards) > 1 {
+			label = []string{strconv.Itoa(i)}
+		}
+		gauge(c.lag, float64(st.lag), label...)
+		gauge(c.pending, float64(st.pending), label...)
+		gauge(c.dead, float64(st.dead), label...)
+	}
 	gauge(c.total, float64(total))
 	gauge(c.notExported, float64(total-len(views)))
 	for _, v := range views {
@@ -111,14 +129,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// read gathers one scrape: the group's counters, how many models exist and
-// the views of the first c.limit of them.
-func (c *Collector) read(ctx context.Context) (lag, pending, dead int64, views []query.ModelView, total int, err error) {
-	if lag, pending, dead, err = c.stats.GroupStats(ctx); err != nil {
-		return
+// streamStats are one shard's stream counters.
+type streamStats struct{ lag, pending, dead int64 }
+
+// read gathers one scrape: each shard's group counters, how many models
+// exist and the views of the first c.limit of them.
+func (c *Collector) read(ctx context.Context) (shards []streamStats, views []query.ModelView, total int, err error) {
+	shards = make([]streamStats, len(c.stats))
+	for i, s := range c.stats {
+		st := &shards[i]
+		if st.lag, st.pending, st.dead, err = s.GroupStats(ctx); err != nil {
+			return nil, nil, 0, err
+		}
 	}
 	if views, total, err = c.models.First(ctx, c.limit); err != nil {
-		return
+		return nil, nil, 0, err
 	}
-	return lag, pending, dead, views, total, nil
+	return shards, views, total, nil
 }

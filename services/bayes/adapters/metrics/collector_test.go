@@ -141,7 +141,7 @@ func TestCollectorCapsModels(t *testing.T) {
 	} {
 		t.Run(fmt.Sprintf("limit %d", tc.limit), func(t *testing.T) {
 			models := &fakeModels{names: names}
-			reg := registry(t, metrics.NewCollector(fakeStats{lag: 3, pending: 2, dead: 1}, models, tc.limit))
+			reg := registry(t, metrics.NewCollector([]metrics.GroupStats{fakeStats{lag: 3, pending: 2, dead: 1}}, models, tc.limit))
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(exposition(len(names), tc.exported)), allMetrics...); err != nil {
 				t.Error(err)
 			}
@@ -159,7 +159,7 @@ func TestCollectorCapsModels(t *testing.T) {
 // TestCollectorOnlyDefault: a fresh system has the default model only,
 // exported with its label and nothing left out.
 func TestCollectorOnlyDefault(t *testing.T) {
-	reg := registry(t, metrics.NewCollector(fakeStats{lag: 3, pending: 2, dead: 1}, &fakeModels{names: []string{"default"}}, 20))
+	reg := registry(t, metrics.NewCollector([]metrics.GroupStats{fakeStats{lag: 3, pending: 2, dead: 1}}, &fakeModels{names: []string{"default"}}, 20))
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(exposition(1, []string{"default"})), allMetrics...); err != nil {
 		t.Error(err)
 	}
@@ -181,7 +181,7 @@ func TestCollectorRedisDown(t *testing.T) {
 		{"get fails", fakeStats{}, &fakeModels{names: names, getErr: down}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := registry(t, metrics.NewCollector(tc.stats, tc.models, 20))
+			reg := registry(t, metrics.NewCollector([]metrics.GroupStats{fakeStats{}, tc.stats}, tc.models, 20))
 			want := "# HELP edb_bayes_redis_up 1 when Redis answered this scrape, else 0.\n# TYPE edb_bayes_redis_up gauge\nedb_bayes_redis_up 0\n"
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(want), allMetrics...); err != nil {
 				t.Error(err)
@@ -193,9 +193,40 @@ func TestCollectorRedisDown(t *testing.T) {
 	}
 }
 
+// TestCollectorShards: with more than one shard the stream's gauges are
+// one series per shard, labelled shard; the model series do not change.
+func TestCollectorShards(t *testing.T) {
+	stats := []metrics.GroupStats{fakeStats{lag: 3, pending: 2, dead: 1}, fakeStats{lag: 5}, fakeStats{pending: 7, dead: 4}}
+	reg := registry(t, metrics.NewCollector(stats, &fakeModels{names: []string{"default"}}, 0))
+	want := `# HELP edb_bayes_consumer_group_lag Entries in the stream not yet delivered to any bayes replica.
+# TYPE edb_bayes_consumer_group_lag gauge
+edb_bayes_consumer_group_lag{shard="0"} 3
+edb_bayes_consumer_group_lag{shard="1"} 5
+edb_bayes_consumer_group_lag{shard="2"} 0
+# HELP edb_bayes_consumer_group_pending Entries delivered to a replica and not yet acknowledged.
+# TYPE edb_bayes_consumer_group_pending gauge
+edb_bayes_consumer_group_pending{shard="0"} 2
+edb_bayes_consumer_group_pending{shard="1"} 0
+edb_bayes_consumer_group_pending{shard="2"} 7
+# HELP edb_bayes_dead_letter_stream_length Entries in the dead-letter stream.
+# TYPE edb_bayes_dead_letter_stream_length gauge
+edb_bayes_dead_letter_stream_length{shard="0"} 1
+edb_bayes_dead_letter_stream_length{shard="1"} 0
+edb_bayes_dead_letter_stream_length{shard="2"} 4
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "edb_bayes_consumer_group_lag",
+		"edb_bayes_consumer_group_pending", "edb_bayes_dead_letter_stream_length"); err != nil {
+		t.Error(err)
+	}
+	// up, 3×3 stream series, models and not exported.
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 12 {
+		t.Errorf("%d series (%v), want 12", n, err)
+	}
+}
+
 // TestCollectorLint: names, help and units follow Prometheus' conventions.
 func TestCollectorLint(t *testing.T) {
-	c := metrics.NewCollector(fakeStats{}, &fakeModels{names: []string{"default", "alpha"}}, 20)
+	c := metrics.NewCollector([]metrics.GroupStats{fakeStats{}}, &fakeModels{names: []string{"default", "alpha"}}, 20)
 	problems, err := testutil.CollectAndLint(c)
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,10 @@ type Pipeline struct {
 	deadBy             map[string]prometheus.Counter
 }
 
-// deadLetterCodes are every reason code an entry can be dead-lettered with.
+// deadLetterCodes are the reason codes an entry can be dead-lettered with,
+// exported at 0 from the start. wrong_shard (command.CodeWrongShard) is
+// not among them: only a sharded deployment can see it, and its series
+// appears when it first happens, so one shard keeps the series it had.
 var deadLetterCodes = append(append([]string(nil), events.Codes...), command.CodeNoFields, command.CodeModelConflict, command.CodeModelLimit)
 
 // NewPipeline registers the pipeline metrics with reg.
@@ -55,7 +58,7 @@ func NewPipeline(reg prometheus.Registerer) *Pipeline {
 		}),
 		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edb_bayes_events_dead_lettered_total",
-			Help: "Entries moved to the dead-letter stream (malformed, a definition of a model that exists with another spec, a model beyond MAX_MODELS), by reason.",
+			Help: "Entries moved to the dead-letter stream (malformed, a definition of a model that exists with another spec, a model beyond MAX_MODELS, a model on another shard), by reason.",
 		}, []string{"reason"}),
 		claimed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edb_bayes_events_claimed_total",
@@ -147,6 +150,17 @@ func (b batches) Handle(ctx context.Context, batch []command.Entry) (command.Res
 // CountClaim counts n entries claimed from consumers that held them too
 // long; give it to the consumer (redisstream.OnClaim).
 func (p *Pipeline) CountClaim(n int) { p.claimed.Add(float64(n)) }
+
+// NewStreamShards registers edb_bayes_stream_shards, the number of shards
+// (STREAM_SHARDS) this replica reads.
+func NewStreamShards(reg prometheus.Registerer, n int) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "edb_bayes_stream_shards",
+		Help: "Shards of the stream (STREAM_SHARDS) this replica reads, each a stream with its own consumer group.",
+	})
+	g.Set(float64(n))
+	reg.MustRegister(g)
+}
 
 // Plots holds the plotter's metrics.
 type Plots struct {

@@ -24,9 +24,12 @@ import (
 // its own spec, an observation the service's default. A definition of a
 // model that exists with another spec is dead-lettered; with the same spec
 // it changes nothing. Creating a model other than the default one when
-// the models set holds max models already (max > 0) dead-letters the entry
-// instead (model_limit): two api replicas can race past the api's own
-// check, this one they cannot.
+// the models set and the other shards hold max models already (max > 0)
+// dead-letters the entry instead (model_limit): two api replicas can race
+// past the api's own check, this one they cannot. With one shard the cap
+// is exact; with more, the other shards' count is the caller's recent
+// reading (see Census), so shards creating their last models in the same
+// second can pass it by a few.
 //
 // A reset sets the counts to zero and gives the model a new epoch (the
 // INCR of the epochs counter); a delete removes the counts, the spec and
@@ -43,9 +46,12 @@ import (
 // pending, and the consumer offers it again with its next batch.
 //
 // KEYS: stream, dead-letter stream, models set, models index, epochs
-// counter, then per model its state hash and its spec key. ARGV: group,
+// counter, then per model its state hash and its spec key: one shard's
+// keys, so on a Redis Cluster one slot. ARGV: group,
 // default spec, number of models m, number of dead letters d, max models,
-// this consumer's name, the batch's newest id, then per model: name, entry count, ops (one letter per entry: w, l,
+// this consumer's name, the batch's newest id, the number of models on the
+// other shards (0 with one shard),
+// then per model: name, entry count, ops (one letter per entry: w, l,
 // c(ounts), d(efine), x (delete), r(eset)) followed by each entry's
 // arguments — w/l/x/r: id; c: id, w, l; d: id, spec — then d quadruplets
 // of id, code, reason, raw fields as JSON. One argument per one-trial
@@ -61,7 +67,7 @@ import (
 var commitScript = redis.NewScript(`
 local group, defspec = ARGV[1], ARGV[2]
 local nm, nd, maxm = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local me, maxid = ARGV[6], ARGV[7]
+local me, maxid, elsewhere = ARGV[6], ARGV[7], tonumber(ARGV[8])
 local out, conflicts, states = {}, {}, {}
 local applied, skipped, dead, o = 0, 0, 0, 0
 -- adv is how many arguments an entry of op takes, its id included.
@@ -91,7 +97,7 @@ for _, c in ipairs(redis.call('XPENDING', KEYS[1], group)[4] or {}) do
   if c[1] ~= me then others = true end
 end
 if others then
-  local inBatch, k = {}, 8
+  local inBatch, k = {}, 9
   for m = 1, nm do
     local ne, ops = tonumber(ARGV[k+1]), ARGV[k+2]
     k = k + 3
@@ -124,7 +130,7 @@ end
 -- after its deletion must be later than the deletion). It returns the spec,
 -- or nil when the model limit refuses the model; the caller dead-letters.
 local function create(sk, pk, name, spec)
-  if maxm > 0 and name ~= 'default' and redis.call('SCARD', KEYS[3]) >= maxm then
+  if maxm > 0 and name ~= 'default' and redis.call('SCARD', KEYS[3]) + elsewhere >= maxm then
     return nil
   end
   redis.call('SET', pk, spec)
@@ -137,11 +143,11 @@ local function create(sk, pk, name, spec)
 end
 local function refuse(id, name, fields)
   redis.call('XADD', KEYS[2], '*', 'source_id', id, 'code', 'model_limit',
-    'reason', 'model limit reached: ' .. redis.call('SCARD', KEYS[3]) .. ' models exist (MAX_MODELS=' .. maxm .. '); model "' .. name .. '" was not created',
+    'reason', 'model limit reached: ' .. (redis.call('SCARD', KEYS[3]) + elsewhere) .. ' models exist (MAX_MODELS=' .. maxm .. '); model "' .. name .. '" was not created',
     'fields', fields)
   dead = dead + 1; out[o] = 'm'
 end
-local i = 8
+local i = 9
 for m = 1, nm do
   local name, ne, ops = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
   i = i + 3
@@ -272,6 +278,16 @@ type Ledger struct {
 	defaults  string // encoded spec of a model created by an observation
 	maxModels int    // 0: no limit
 	consumer  string // this replica's consumer name: its own pending entries need no look
+	census    *Census
+	shard     int
+}
+
+// WithCensus makes the ledger the one of shard i, and census the count of
+// the models on the other shards that the cap (WithMaxModels) adds to the
+// shard's own: MAX_MODELS bounds the models of every shard together.
+// Without it the ledger's shard is the only one.
+func WithCensus(census *Census, i int) LedgerOption {
+	return func(l *Ledger) { l.census, l.shard = census, i }
 }
 
 // WithConsumer names the consumer whose batches the ledger commits. The
@@ -341,8 +357,16 @@ func (l *Ledger) Commit(ctx context.Context, batch []command.Entry) (command.Res
 	order := make([]int, 0, len(batch))
 	keys := make([]string, 0, 5+2*len(sections))
 	keys = append(keys, l.keys.Stream, l.keys.DeadLetter, l.keys.Models, l.keys.Index, l.keys.Epochs)
-	args := make([]any, 0, 5+3*len(sections)+2*len(batch)+4*len(dead))
-	args = append(args, l.keys.Group, l.defaults, len(sections), len(dead), l.maxModels, l.consumer, newest(batch))
+	args := make([]any, 0, 8+3*len(sections)+2*len(batch)+4*len(dead))
+	others := 0
+	if l.maxModels > 0 && l.census != nil {
+		n, err := l.census.Others(ctx, l.shard)
+		if err != nil {
+			return command.Result{}, err
+		}
+		others = n
+	}
+	args = append(args, l.keys.Group, l.defaults, len(sections), len(dead), l.maxModels, l.consumer, newest(batch), others)
 	ops := make([]byte, 0, len(batch))
 	for _, s := range sections {
 		keys = append(keys, l.keys.State(s.name), l.keys.Spec(s.name))

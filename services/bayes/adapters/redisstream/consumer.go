@@ -10,6 +10,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 )
 
 // Consumer reads the stream as one named member of the consumer group.
@@ -18,6 +20,8 @@ type Consumer struct {
 	keys    Keys
 	name    string
 	onClaim func(n int) // nil: nobody counts claims
+	shards  events.Shards
+	shard   int
 }
 
 // ConsumerOption configures a Consumer.
@@ -26,6 +30,16 @@ type ConsumerOption func(*Consumer)
 // OnClaim makes the consumer report how many entries each claim took over
 // (e.g. to a metric).
 func OnClaim(f func(n int)) ConsumerOption { return func(c *Consumer) { c.onClaim = f } }
+
+// InShard makes the consumer the reader of shard i of shards. An entry of a
+// model that lives on another shard is rejected with the code wrong_shard,
+// its reason naming the stream the model lives on: a producer that places
+// models with another number of shards wrote it, and counting it here
+// would split the model over two shards, whose commits cannot see each
+// other. Without it (or with one shard) every model is the consumer's.
+func InShard(shards events.Shards, i int) ConsumerOption {
+	return func(c *Consumer) { c.shards, c.shard = shards, i }
+}
 
 // NewConsumer returns a consumer called name. A name that survives restarts
 // (a StatefulSet pod name) lets a restarted replica finish its own pending
@@ -85,7 +99,7 @@ func (c *Consumer) read(ctx context.Context, id string, count int, block time.Du
 	if len(streams) == 0 {
 		return nil, nil
 	}
-	return decodeAll(streams[0].Messages), nil // one stream asked for, one answered
+	return c.decode(streams[0].Messages), nil // one stream asked for, one answered
 }
 
 // Claim takes over up to count entries that another consumer has held for
@@ -104,7 +118,7 @@ func (c *Consumer) Claim(ctx context.Context, cursor string, minIdle time.Durati
 	if c.onClaim != nil {
 		c.onClaim(len(msgs))
 	}
-	return decodeAll(msgs), next, nil
+	return c.decode(msgs), next, nil
 }
 
 // trimScript removes acknowledged entries only. Everything below the oldest
@@ -174,8 +188,39 @@ func (c *Consumer) RemoveStaleConsumers(ctx context.Context, idle time.Duration)
 	return removed, nil
 }
 
-// Ping checks that Redis answers; it implements query.Pinger.
-func (c *Consumer) Ping(ctx context.Context) error { return c.rdb.Ping(ctx).Err() }
+// decode decodes the entries of a read or a claim, and rejects those whose
+// model lives on another shard (InShard).
+func (c *Consumer) decode(msgs []redis.XMessage) []command.Entry {
+	out := make([]command.Entry, 0, len(msgs)) // one allocation, not a growing slice per batch
+	for _, m := range msgs {
+		e := DecodeEntry(m.ID, m.Values)
+		if e.Kind != command.Reject {
+			if home := c.shards.Of(e.Model); home != c.shard {
+				e = reject(m.ID, m.Values, command.CodeWrongShard, fmt.Sprintf(
+					"model %q lives on shard %d (stream %s), not on %s (shard %d of %d): its producer places models with another STREAM_SHARDS",
+					e.Model, home, c.shards.Stream(home), c.keys.Stream, c.shard, c.shards.Count()))
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Ping checks that the Redis node serving the shard's stream answers (on a
+// cluster, that shard's master); it implements query.Pinger. After a
+// failure a cluster client is asked to re-read the slot map, so the next
+// ping finds a replica that took over.
+func (c *Consumer) Ping(ctx context.Context) error {
+	node, err := redisconf.MasterFor(ctx, c.rdb, c.keys.Stream)
+	if err == nil {
+		err = node.Ping(ctx).Err()
+	}
+	if err != nil {
+		redisconf.Reload(ctx, c.rdb)
+		return fmt.Errorf("redis serving %s: %w", c.keys.Stream, err)
+	}
+	return nil
+}
 
 // GroupStats returns the group's lag and pending count and the length of
 // the dead-letter stream, for metrics. A group that does not exist yet has

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/app/command"
 	"github.com/event-driven-bayes/event-driven-bayes/services/bayes/domain/model"
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
@@ -63,13 +61,4 @@ func reject(id string, values map[string]any, code, reason string) command.Entry
 	e.TraceParent, _ = values[events.FieldTraceParent].(string)
 	e.TraceState, _ = values[events.FieldTraceState].(string)
 	return e
-}
-
-// decodeAll decodes the entries of a read or a claim.
-func decodeAll(msgs []redis.XMessage) []command.Entry {
-	out := make([]command.Entry, 0, len(msgs)) // one allocation, not a growing slice per batch
-	for _, m := range msgs {
-		out = append(out, DecodeEntry(m.ID, m.Values))
-	}
-	return out
 }

@@ -15,38 +15,47 @@ import (
 
 // Models reads the named models in one round trip (query.ModelStore).
 func (l *Ledger) Models(ctx context.Context, names ...string) ([]query.StoredModel, error) {
-	pipe := l.rdb.Pipeline()
+	return readModels(ctx, l.rdb, names, func(string) Keys { return l.keys })
+}
+
+// readModels reads the named models in one pipeline, each from the keys
+// keysOf gives it. A cluster client sends each node its part of the
+// pipeline, so the names of many shards still cost one round trip per node.
+func readModels(ctx context.Context, rdb redis.UniversalClient, names []string, keysOf func(name string) Keys) ([]query.StoredModel, error) {
+	pipe := rdb.Pipeline()
 	counts := make([]*redis.SliceCmd, len(names))
 	specs := make([]*redis.StringCmd, len(names))
 	for i, name := range names {
-		counts[i] = pipe.HMGet(ctx, l.keys.State(name), "w", "n", "e")
-		specs[i] = pipe.Get(ctx, l.keys.Spec(name))
+		k := keysOf(name)
+		counts[i] = pipe.HMGet(ctx, k.State(name), "w", "n", "e")
+		specs[i] = pipe.Get(ctx, k.Spec(name))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, fmt.Errorf("reading %d models: %w", len(names), err)
 	}
 	out := make([]query.StoredModel, len(names))
 	for i, name := range names {
+		k := keysOf(name)
 		vals := counts[i].Val()
 		c, exists, err := parseCounts(vals)
 		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", l.keys.State(name), err)
+			return nil, fmt.Errorf("reading %s: %w", k.State(name), err)
 		}
 		sm := query.StoredModel{Name: name, Counts: c, Exists: exists}
 		if len(vals) > 2 && vals[2] != nil {
 			s, _ := vals[2].(string)
 			if sm.Epoch, err = strconv.ParseInt(s, 10, 64); err != nil || sm.Epoch < 0 {
-				return nil, fmt.Errorf("reading %s: epoch %q is not a whole number", l.keys.State(name), s)
+				return nil, fmt.Errorf("reading %s: epoch %q is not a whole number", k.State(name), s)
 			}
 		}
 		if enc, err := specs[i].Result(); err == nil {
 			spec, err := events.DecodeModelSpec(enc)
 			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", l.keys.Spec(name), err)
+				return nil, fmt.Errorf("reading %s: %w", k.Spec(name), err)
 			}
 			sm.Spec, sm.Exists = spec, true
 		} else if err != redis.Nil {
-			return nil, fmt.Errorf("reading %s: %w", l.keys.Spec(name), err)
+			return nil, fmt.Errorf("reading %s: %w", k.Spec(name), err)
 		}
 		out[i] = sm
 	}
@@ -62,6 +71,18 @@ func (l *Ledger) ModelPage(ctx context.Context, after, prefix string, limit int)
 	if limit <= 0 {
 		return nil, false, nil
 	}
+	names, err := l.rdb.ZRangeByLex(ctx, l.keys.Index, pageRange(after, prefix, limit)).Result()
+	if err != nil {
+		return nil, false, fmt.Errorf("reading %s: %w", l.keys.Index, err)
+	}
+	names, more := pageOf(names, limit)
+	return names, more, nil
+}
+
+// pageRange is the ZRANGEBYLEX of a page of limit names (see ModelPage).
+// One more than asked says whether there are more; one more again in case
+// the default model is among them (it is listed apart).
+func pageRange(after, prefix string, limit int) *redis.ZRangeBy {
 	lo, hi := "-", "+"
 	if prefix != "" {
 		// Names are ASCII letters, digits, '-' and '_': every name with the
@@ -71,17 +92,17 @@ func (l *Ledger) ModelPage(ctx context.Context, after, prefix string, limit int)
 	if after != "" && (prefix == "" || after >= prefix) {
 		lo = "(" + after
 	}
-	// One more than asked says whether there are more; one more again in
-	// case the default model is among them (it is listed apart).
-	names, err := l.rdb.ZRangeByLex(ctx, l.keys.Index, &redis.ZRangeBy{Min: lo, Max: hi, Count: int64(limit) + 2}).Result()
-	if err != nil {
-		return nil, false, fmt.Errorf("reading %s: %w", l.keys.Index, err)
-	}
+	return &redis.ZRangeBy{Min: lo, Max: hi, Count: int64(limit) + 2}
+}
+
+// pageOf turns what pageRange read into a page: the default model left out,
+// at most limit names, and whether there are more.
+func pageOf(names []string, limit int) ([]string, bool) {
 	names = slices.DeleteFunc(names, func(n string) bool { return n == events.DefaultModel })
 	if len(names) > limit {
-		return names[:limit], true, nil
+		return names[:limit], true
 	}
-	return names, false, nil
+	return names, false
 }
 
 // ModelCount says how many models were created, the default one included

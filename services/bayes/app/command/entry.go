@@ -60,6 +60,10 @@ const (
 	// CodeModelLimit: the entry would have created a model beyond the
 	// configured number of models (MAX_MODELS); the commit finds it out.
 	CodeModelLimit = "model_limit"
+	// CodeWrongShard: the entry is on a shard its model does not live on
+	// (a producer placing models with another STREAM_SHARDS); applying it
+	// there would split the model's counts over two shards.
+	CodeWrongShard = "wrong_shard"
 )
 
 // Status is what a commit did with one entry. Its values are the letters

@@ -3,6 +3,7 @@ package query
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/apperr"
 )
@@ -13,20 +14,23 @@ type Pinger interface {
 }
 
 // ReadinessHandler says whether the service can do its work now.
-type ReadinessHandler struct{ redis Pinger }
+type ReadinessHandler struct{ redis []Pinger }
 
-// NewReadinessHandler rejects a nil pinger.
-func NewReadinessHandler(p Pinger) (*ReadinessHandler, error) {
-	if p == nil {
-		return nil, errors.New("readiness handler: nil pinger")
+// NewReadinessHandler rejects no pinger or a nil one. Each pinger is a
+// Redis bayes needs: one per shard, since a replica reads every shard.
+func NewReadinessHandler(p ...Pinger) (*ReadinessHandler, error) {
+	if len(p) == 0 || slices.Contains(p, nil) {
+		return nil, errors.New("readiness handler: no pinger, or a nil one")
 	}
 	return &ReadinessHandler{redis: p}, nil
 }
 
-// Handle returns an Unavailable error when Redis does not answer.
+// Handle returns an Unavailable error when a Redis does not answer.
 func (h *ReadinessHandler) Handle(ctx context.Context) error {
-	if err := h.redis.Ping(ctx); err != nil {
-		return apperr.Wrap(apperr.Unavailable, err, "redis is unreachable")
+	for _, p := range h.redis {
+		if err := p.Ping(ctx); err != nil {
+			return apperr.Wrap(apperr.Unavailable, err, "redis is unreachable")
+		}
 	}
 	return nil
 }

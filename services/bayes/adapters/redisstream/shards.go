@@ -1,0 +1,188 @@
+package redisstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+)
+
+// CensusMaxAge is how old a count of the other shards' models the model
+// cap may use: one read a second for all shards together, however fast
+// batches are committed.
+const CensusMaxAge = time.Second
+
+// Census counts the models of every shard (SCARD of each names set, one
+// pipeline), at most once per maxAge, for the model cap across shards:
+// shard i's commit script cannot read the other shards' sets (they are in
+// other slots of a cluster), so it is told their count. The ledgers of all
+// shards share one census.
+type Census struct {
+	rdb    redis.UniversalClient
+	shards events.Shards
+	maxAge time.Duration
+	now    func() time.Time
+
+	mu      sync.Mutex
+	counts  []int64 // per shard, as read at readAt; nil before the first read
+	readAt  time.Time
+	reading bool
+}
+
+// NewCensus returns the census of shards' models, read through rdb and
+// reused for maxAge.
+func NewCensus(rdb redis.UniversalClient, shards events.Shards, maxAge time.Duration) *Census {
+	return &Census{rdb: rdb, shards: shards, maxAge: maxAge, now: time.Now}
+}
+
+// Others is how many models the shards other than i held at most maxAge
+// ago. With one shard it is 0 without a read. While one caller reads, the
+// others go on with the count in hand; a failed read is kept for maxAge
+// too, so a node that is down costs one attempt per maxAge, not one per
+// commit, and until it answers the last count stands (an error only when
+// there never was one).
+func (c *Census) Others(ctx context.Context, i int) (int, error) {
+	if c.shards.Count() <= 1 {
+		return 0, nil
+	}
+	c.mu.Lock()
+	if c.counts != nil && (c.reading || c.now().Sub(c.readAt) < c.maxAge) {
+		n := c.othersLocked(i)
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.reading = true
+	c.mu.Unlock()
+
+	counts, err := c.read(ctx)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reading = false
+	c.readAt = c.now()
+	if err == nil {
+		c.counts = counts
+	}
+	if c.counts == nil {
+		return 0, err
+	}
+	return c.othersLocked(i), nil
+}
+
+func (c *Census) othersLocked(i int) int {
+	var n int64
+	for j, x := range c.counts {
+		if j != i {
+			n += x
+		}
+	}
+	return int(n)
+}
+
+func (c *Census) read(ctx context.Context) ([]int64, error) {
+	pipe := c.rdb.Pipeline()
+	cmds := make([]*redis.IntCmd, c.shards.Count())
+	for j := range cmds {
+		cmds[j] = pipe.SCard(ctx, c.shards.ModelsKey(j))
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command below
+	counts := make([]int64, len(cmds))
+	for j, cmd := range cmds {
+		n, err := cmd.Result()
+		if err != nil {
+			return nil, fmt.Errorf("counting the models of shard %d (%s): %w", j, c.shards.ModelsKey(j), err)
+		}
+		counts[j] = n
+	}
+	return counts, nil
+}
+
+// ErrShardsChanged is wrapped by CheckShards' error when the deployment's
+// data was laid out for another number of shards: starting would look for
+// models where they are not, so bayes refuses to start.
+var ErrShardsChanged = errors.New("STREAM_SHARDS does not match the data in Redis")
+
+// CheckShards makes sure the data in Redis was laid out for shards. A
+// model's shard is a hash of its name modulo the number of shards, so that
+// number must not change while models exist. The number of a deployment of
+// more than one shard is recorded in shards.ShardsKey() (SET NX by the
+// first bayes to start). It refuses, with an error wrapping
+// ErrShardsChanged: a recorded number that is not shards.Count() (with one
+// shard: any recorded number but 1); and, when no number is recorded and
+// shards.Count() > 1, shard 0 holding models other than the default one
+// (they were created with one shard and would be looked for on others).
+// Any other error is Redis' (unreachable): the caller may try again.
+func CheckShards(ctx context.Context, rdb redis.UniversalClient, shards events.Shards) error {
+	key, n := shards.ShardsKey(), shards.Count()
+	recorded, err := recordedShards(ctx, rdb, key)
+	if err != nil {
+		return err
+	}
+	if recorded == 0 && n > 1 {
+		models := shards.ModelsKey(0)
+		count, named, err := namedModels(ctx, rdb, models)
+		if err != nil {
+			return err
+		}
+		if named {
+			return fmt.Errorf("%w: STREAM_SHARDS=%d, but %s holds %d models, not only %q, and %s records no number of shards: they were created with one shard; start with STREAM_SHARDS=1, or with another REDIS_STREAM for a new sharded deployment",
+				ErrShardsChanged, n, models, count, events.DefaultModel, key)
+		}
+		set, err := rdb.SetNX(ctx, key, n, 0).Result()
+		if err != nil {
+			return fmt.Errorf("recording STREAM_SHARDS=%d in %s: %w", n, key, err)
+		}
+		if set {
+			return nil
+		}
+		// Another replica recorded a number meanwhile: it must be ours.
+		if recorded, err = recordedShards(ctx, rdb, key); err != nil {
+			return err
+		}
+	}
+	if recorded != 0 && recorded != n {
+		return fmt.Errorf("%w: STREAM_SHARDS=%d, but %s records %d: the models were placed on %d shards; start every api and bayes with STREAM_SHARDS=%d",
+			ErrShardsChanged, n, key, recorded, recorded, recorded)
+	}
+	return nil
+}
+
+// recordedShards reads the number of shards recorded in key, 0 when none is.
+func recordedShards(ctx context.Context, rdb redis.UniversalClient, key string) (int, error) {
+	raw, err := rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading %s: %w", key, err)
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%w: %s holds %q, not a number of shards", ErrShardsChanged, key, raw)
+	}
+	return n, nil
+}
+
+// namedModels counts the names in the models set key and says whether one
+// is not the default model's, with the commands bayes' ACL user has on it
+// (SCARD, and SMEMBERS of a set of one).
+func namedModels(ctx context.Context, rdb redis.UniversalClient, key string) (int64, bool, error) {
+	n, err := rdb.SCard(ctx, key).Result()
+	if err != nil {
+		return 0, false, fmt.Errorf("reading %s: %w", key, err)
+	}
+	if n != 1 {
+		return n, n > 1, nil
+	}
+	names, err := rdb.SMembers(ctx, key).Result()
+	if err != nil {
+		return 0, false, fmt.Errorf("reading %s: %w", key, err)
+	}
+	return n, len(names) > 0 && names[0] != events.DefaultModel, nil
+}
