@@ -30,6 +30,10 @@ var (
 	// The rules' golden file, and the chart's copy that Redis loads.
 	goldenACLFile = filepath.Join(repoRoot, "services", "platform", "redisacl", "testdata", "users.acl")
 	chartACLFile  = filepath.Join(chartDir, "files", "redis", "users.acl")
+	// The rules for a Redis Cluster, and the chart's copy operators load
+	// into their cluster (NOTES.txt says how).
+	goldenClusterACLFile = filepath.Join(repoRoot, "services", "platform", "redisacl", "testdata", "users-cluster.acl")
+	chartClusterACLFile  = filepath.Join(chartDir, "files", "redis", "users-cluster.acl")
 )
 
 func passwordSecretName(r *release) string {
@@ -101,6 +105,13 @@ func sha256Hex(s string) string {
 // them (an existing Secret without a cluster to look it up): then no line
 // may carry a password, so nobody can log in rather than anyone.
 func checkACL(t *testing.T, r *release, passwords map[string]string) {
+	if onCluster(r) {
+		// The users live on the cluster's nodes; the chart renders none.
+		if secret(r, aclSecretName(r)) != nil {
+			t.Errorf("ACL Secret %s rendered for an external Redis Cluster", aclSecretName(r))
+		}
+		return
+	}
 	sts := r.statefulSet(t, "redis")
 	spec := sts.Spec.Template.Spec
 	c := container(t, spec, "redis")
@@ -201,8 +212,10 @@ func checkACLContent(t *testing.T, content string, passwords map[string]string) 
 // The chart's copy of the rules is the golden file (services/platform/
 // redisacl checks the same from its side).
 func TestChartACLRulesAreTheGoldenFile(t *testing.T) {
-	if readFile(t, chartACLFile) != readFile(t, goldenACLFile) {
-		t.Fatalf("%s differs from %s: copy the golden file", chartACLFile, goldenACLFile)
+	for chartFile, golden := range map[string]string{chartACLFile: goldenACLFile, chartClusterACLFile: goldenClusterACLFile} {
+		if readFile(t, chartFile) != readFile(t, golden) {
+			t.Errorf("%s differs from %s: copy the golden file", chartFile, golden)
+		}
 	}
 }
 
@@ -222,6 +235,19 @@ func TestACLRulesRefuseAnotherStream(t *testing.T) {
 	}
 	if _, _, err := renderRaw(t, renderOpts{values: valuesFrom(t, "redis: {stream: update_model}\nbayes: {channel: update_model}")}); err != nil {
 		t.Errorf("the default names, set explicitly: %v", err)
+	}
+	// The same on an external cluster, whose rules name them too.
+	const cluster = "redis: {auth: {existingSecret: rc}, cluster: {addrs: [rc-0:6379]}%s}\n%s"
+	for vals, want := range map[string][]string{
+		fmt.Sprintf(cluster, ", stream: observations", ""):   {"redis.stream", `"observations"`, `"update_model"`, "users-cluster.acl"},
+		fmt.Sprintf(cluster, "", "bayes: {channel: events}"): {"bayes.channel", `"events"`, `"update_model"`, "users-cluster.acl"},
+	} {
+		_, _, err := renderRaw(t, renderOpts{values: valuesFrom(t, vals)})
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("cluster and %s: err = %v, want a failure naming %s", vals, err, w)
+			}
+		}
 	}
 }
 

@@ -82,7 +82,52 @@ serviceAccount: {create: false}
 `)},
 		// What make deploy and skaffold install on kind.
 		"kind": {name: "event-driven-bayes", namespace: "event-driven-bayes", values: valuesFile(t, kindValuesFile)},
+		// An external Redis Cluster: no Redis of the chart's own, models
+		// on three shards, every 201 confirmed by a replica.
+		"cluster": {name: "edb", namespace: "bayes-cluster", values: valuesFrom(t, clusterValues)},
 	}
+}
+
+// clusterValues put a release on an external Redis Cluster (Bitnami's
+// redis-cluster chart's headless names), with the passwords in an existing
+// Secret.
+const clusterValues = `
+streamShards: 3
+api: {replicas: 2, redisWaitReplicas: 1}
+redis:
+  auth: {existingSecret: redis-cluster-credentials}
+  cluster:
+    addrs:
+      - redis-cluster-0.redis-cluster-headless:6379
+      - redis-cluster-1.redis-cluster-headless:6379
+      - redis-cluster-2.redis-cluster-headless:6379
+`
+
+// clusterAddrs are redis.cluster.addrs as rendered; none when the chart
+// runs its own Redis.
+func clusterAddrs(r *release) []string {
+	v, _ := lookupValue(r.values, "redis.cluster.addrs")
+	var out []string
+	if l, ok := v.([]any); ok {
+		for _, a := range l {
+			out = append(out, fmt.Sprint(a))
+		}
+	}
+	return out
+}
+
+// onCluster says the release uses an external Redis Cluster.
+func onCluster(r *release) bool { return len(clusterAddrs(r)) > 0 }
+
+// serviceUser is the ACL user a component logs in as: its own on the
+// chart's Redis, redis.cluster.users' on a cluster ("" for the default user).
+func serviceUser(r *release, comp string) string {
+	if !onCluster(r) {
+		return componentUser[comp]
+	}
+	v, _ := lookupValue(r.values, "redis.cluster.users."+comp)
+	u, _ := v.(string)
+	return u
 }
 
 func TestInvariants(t *testing.T) {
@@ -327,9 +372,24 @@ func checkEnv(t *testing.T, r *release) {
 		if port.ContainerPort != defaultPorts[comp] {
 			t.Errorf("%s: port %d, want the image's EXPOSEd %d", comp, port.ContainerPort, defaultPorts[comp])
 		}
-		// Redis is reached through the chart's headless Service.
-		if got, want := envValue(c, "REDIS_HOST"), fullname(r)+"-redis"; got != want {
-			t.Errorf("%s: REDIS_HOST=%q, want %q", comp, got, want)
+		// Redis is reached through the chart's headless Service, or the
+		// external cluster's seed nodes; never both (a start-up error).
+		if onCluster(r) {
+			if got, want := envValue(c, "REDIS_CLUSTER_ADDRS"), strings.Join(clusterAddrs(r), ","); got != want {
+				t.Errorf("%s: REDIS_CLUSTER_ADDRS=%q, want redis.cluster.addrs %q", comp, got, want)
+			}
+			for _, v := range []string{"REDIS_HOST", "REDIS_PORT", "REDIS_DB"} {
+				if envVar(c, v) != nil {
+					t.Errorf("%s: %s set with REDIS_CLUSTER_ADDRS: the binary refuses to start", comp, v)
+				}
+			}
+		} else {
+			if got, want := envValue(c, "REDIS_HOST"), fullname(r)+"-redis"; got != want {
+				t.Errorf("%s: REDIS_HOST=%q, want %q", comp, got, want)
+			}
+			if envVar(c, "REDIS_CLUSTER_ADDRS") != nil {
+				t.Errorf("%s: REDIS_CLUSTER_ADDRS set without redis.cluster.addrs", comp)
+			}
 		}
 		if envVar(c, "REDIS_URL") != nil {
 			t.Errorf("%s: REDIS_URL set; the password must come from the Secret only", comp)
@@ -337,8 +397,8 @@ func checkEnv(t *testing.T, r *release) {
 		// Each service logs in as its own ACL user, with that user's
 		// password from the Secret.
 		user := componentUser[comp]
-		if got := envValue(c, "REDIS_USERNAME"); got != user {
-			t.Errorf("%s: REDIS_USERNAME=%q, want its own ACL user %q", comp, got, user)
+		if got, want := envValue(c, "REDIS_USERNAME"), serviceUser(r, comp); got != want || (want == "") != (envVar(c, "REDIS_USERNAME") == nil) {
+			t.Errorf("%s: REDIS_USERNAME=%q, want its own ACL user %q", comp, got, want)
 		}
 		v := envVar(c, "REDIS_PASSWORD")
 		if v == nil || v.Value != "" || v.ValueFrom == nil || v.ValueFrom.SecretKeyRef == nil {
@@ -353,6 +413,17 @@ func checkEnv(t *testing.T, r *release) {
 	bayes := container(t, r.component(t, "bayes").template.Spec, "bayes")
 	if a, b := envValue(api, "REDIS_STREAM"), envValue(bayes, "REDIS_STREAM"); a == "" || a != b {
 		t.Errorf("REDIS_STREAM differs: api %q, bayes %q", a, b)
+	}
+	// The shards: one value for both (a model's shard depends on it).
+	if a, b, want := envValue(api, "STREAM_SHARDS"), envValue(bayes, "STREAM_SHARDS"), strconv.Itoa(intValue(t, r, "streamShards")); a != want || b != want {
+		t.Errorf("STREAM_SHARDS: api %q, bayes %q, want streamShards %s for both", a, b, want)
+	}
+	if got, want := envValue(api, "REDIS_WAIT_REPLICAS"), strconv.Itoa(intValue(t, r, "api.redisWaitReplicas")); got != want {
+		t.Errorf("api: REDIS_WAIT_REPLICAS=%q, want api.redisWaitReplicas %s", got, want)
+	}
+	if !onCluster(r) && (envValue(api, "STREAM_SHARDS") != "1" || envValue(api, "REDIS_WAIT_REPLICAS") != "0") {
+		t.Errorf("the chart's own Redis with STREAM_SHARDS=%s and REDIS_WAIT_REPLICAS=%s; it has one shard's ACL rules and no replicas",
+			envValue(api, "STREAM_SHARDS"), envValue(api, "REDIS_WAIT_REPLICAS"))
 	}
 	// Two users, two secrets: sharing one would give the api bayes' rights.
 	if ak, bk := secretKey(api, "REDIS_PASSWORD"), secretKey(bayes, "REDIS_PASSWORD"); ak == bk {
@@ -389,6 +460,20 @@ func checkProbes(t *testing.T, r *release) {
 }
 
 func checkRedis(t *testing.T, r *release) {
+	if onCluster(r) {
+		// The cluster is external: nothing of a Redis of the chart's own.
+		for _, w := range r.workloads() {
+			if w.component == "redis" {
+				t.Errorf("%s %s rendered with redis.cluster.addrs", w.kind, w.name)
+			}
+		}
+		for _, name := range []string{fullname(r) + "-redis", aclSecretName(r)} {
+			if r.service(name) != nil || secret(r, name) != nil {
+				t.Errorf("%s rendered with redis.cluster.addrs: the chart runs no Redis", name)
+			}
+		}
+		return
+	}
 	sts := r.statefulSet(t, "redis")
 	if deref(sts.Spec.Replicas, 1) != 1 {
 		t.Errorf("redis replicas = %d, want 1", deref(sts.Spec.Replicas, 1))
@@ -487,8 +572,12 @@ func checkSecretRefs(t *testing.T, r *release) {
 		}
 	}
 	// The chart renders the ACL file's Secret, and the passwords' Secret
-	// unless an existing one holds them.
-	want := []string{aclSecretName(r)}
+	// unless an existing one holds them; neither for an external cluster
+	// (whose passwords always are in an existing Secret).
+	var want []string
+	if !onCluster(r) {
+		want = append(want, aclSecretName(r))
+	}
 	if ex == "" {
 		want = append(want, passwordSecretName(r))
 	}
@@ -719,9 +808,9 @@ func checkPDBs(t *testing.T, r *release) {
 }
 
 func checkNetworkPolicy(t *testing.T, r *release) {
-	if !boolValue(t, r, "redis.networkPolicy.enabled") {
+	if !boolValue(t, r, "redis.networkPolicy.enabled") || onCluster(r) {
 		if len(r.netpols) > 0 {
-			t.Errorf("networkPolicy disabled but rendered")
+			t.Errorf("networkPolicy disabled (or no Redis of the chart's own) but rendered")
 		}
 		return
 	}
@@ -853,9 +942,24 @@ func checkTracing(t *testing.T, r *release) {
 }
 
 func checkNotes(t *testing.T, r *release) {
-	for _, want := range []string{"port-forward svc/" + fullname(r) + "-api", "port-forward svc/" + fullname(r) + "-bayes",
-		"curl -X POST localhost:", "/update_model/w", "/model", "-n " + r.namespace,
-		"redis-cli --user edb-admin", "secret " + passwordSecretName(r) + " -o jsonpath='{.data.admin-password}'"} {
+	wants := []string{"port-forward svc/" + fullname(r) + "-api", "port-forward svc/" + fullname(r) + "-bayes",
+		"curl -X POST localhost:", "/update_model/w", "/model", "-n " + r.namespace}
+	if onCluster(r) {
+		// Where the cluster is, its shards, and how to load the users.
+		wants = append(wants, strings.Join(clusterAddrs(r), ","), "redis.cluster.addrs", "streamShards",
+			"Secret "+passwordSecretName(r), "users-cluster.acl", "ACL SETUSER edb-api", "ACL SETUSER edb-bayes")
+		if intValue(t, r, "api.redisWaitReplicas") > 0 {
+			wants = append(wants, "api.redisWaitReplicas")
+		}
+		for _, unwanted := range []string{"statefulset/" + fullname(r) + "-redis", "exec -it statefulset", "admin-password"} {
+			if strings.Contains(r.notes, unwanted) {
+				t.Errorf("NOTES.txt names %q, which a release on an external cluster does not have:\n%s", unwanted, r.notes)
+			}
+		}
+	} else {
+		wants = append(wants, "redis-cli --user edb-admin", "secret "+passwordSecretName(r)+" -o jsonpath='{.data.admin-password}'")
+	}
+	for _, want := range wants {
 		if !strings.Contains(r.notes, want) {
 			t.Errorf("NOTES.txt lacks %q:\n%s", want, r.notes)
 		}
@@ -991,6 +1095,15 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		"bayes: {graphsMinInterval: 500}",
 		"bayes: {livePollInterval: fast}",
 		"tests: {enable: true}",
+		"streamShards: 0",
+		"streamShards: 257",
+		`streamShards: "3"`,
+		"api: {redisWaitReplicas: -1}",
+		"redis: {cluster: {addrs: [redis-cluster-0]}}",     // no port
+		`redis: {cluster: {addrs: ["a:6379,b:6379"]}}`,     // one list item per node
+		"redis: {cluster: {addrs: redis-cluster-0:6379}}",  // a list
+		"redis: {cluster: {addr: [redis-cluster-0:6379]}}", // misspelt
+		"redis: {cluster: {users: {api: edb-api, bayes: edb-bayes, admin: edb-admin}}}",
 	} {
 		if _, _, err := renderRaw(t, renderOpts{values: valuesFrom(t, bad)}); err == nil {
 			t.Errorf("values %q rendered; want a schema error", bad)

@@ -7,7 +7,10 @@
 // go stale) and no other; it runs the helm test hook's script with busybox
 // against a fake api and bayes; it checks the rendered Redis ACL file
 // against the golden rules of services/platform/redisacl and loads it into a
-// real redis-server with the chart's own arguments and probes; it lints the
+// real redis-server with the chart's own arguments and probes; it renders
+// the chart for an external Redis Cluster (no Redis of its own,
+// REDIS_CLUSTER_ADDRS, shards, WAIT) and runs the ACL commands its NOTES
+// print against a real redis-server; it lints the
 // chart as `helm lint --strict` does, loads k8s/kind-config.yaml the way
 // kind does, and checks that skaffold.yaml, plain and with its monitoring
 // profile, builds both Dockerfiles and deploys this chart.

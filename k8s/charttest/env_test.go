@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -26,7 +27,8 @@ var notSetByChart = map[string]string{
 // The platform packages a configuration may hand its envconf.Reader to,
 // and where their sources are: the scan reads them too.
 var readerHelpers = map[string]string{
-	"redisconf.Read": "services/platform/redisconf",
+	"redisconf.Read":     "services/platform/redisconf",
+	"redisconf.ReadConn": "services/platform/redisconf",
 }
 
 // envconf.Reader methods that read a variable named by their first
@@ -70,18 +72,22 @@ func binaryVars(t *testing.T, bin string) []string {
 // helpers it passes its reader to; a problem is returned as a message.
 func scanConfig(file string) ([]string, string) {
 	found := map[string]bool{}
-	helpers, msg := scanFile(file, found)
+	helpers, msg := scanFile(file, found, false)
 	if msg != "" {
 		return nil, msg
 	}
+	dirs := map[string]bool{}
 	for _, h := range helpers {
-		dir := filepath.Join(repoRoot, filepath.FromSlash(readerHelpers[h]))
+		dirs[readerHelpers[h]] = true
+	}
+	for _, d := range slices.Sorted(maps.Keys(dirs)) {
+		dir := filepath.Join(repoRoot, filepath.FromSlash(d))
 		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		for _, f := range files {
 			if strings.HasSuffix(f, "_test.go") {
 				continue
 			}
-			more, msg := scanFile(f, found)
+			more, msg := scanFile(f, found, true)
 			if msg != "" {
 				return nil, msg
 			}
@@ -105,8 +111,9 @@ func scanConfig(file string) ([]string, string) {
 // scanFile adds to found every variable named in a reader call of file and
 // returns the helpers (readerHelpers keys) the reader is passed to. A
 // reader is a variable assigned from envconf.New or a parameter of type
-// *envconf.Reader.
-func scanFile(file string, found map[string]bool) ([]string, string) {
+// *envconf.Reader. wholePackage says every file of file's package is
+// scanned, so a call of the package's own functions is covered.
+func scanFile(file string, found map[string]bool, wholePackage bool) ([]string, string) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, file, nil, 0)
 	if err != nil {
@@ -135,6 +142,43 @@ func scanFile(file string, found map[string]bool) ([]string, string) {
 	if len(readers) == 0 {
 		return nil, file + ": no envconf.Reader found; has the way it reads its configuration changed?"
 	}
+	// Functions declared in this file: a reader handed to one of them is
+	// read in this file, which the scan covers. (A helper package is
+	// scanned whole, so its calls of its own functions are covered too.)
+	local := map[string]bool{}
+	for _, d := range f.Decls {
+		if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil {
+			local[fn.Name.Name] = true
+		}
+	}
+	// Loop variables over a list of literal names, as in
+	// `for _, v := range []string{"A", "B"} { r.Lookup(v) }`: each name is read.
+	lists := map[string][]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		rs, ok := n.(*ast.RangeStmt)
+		if !ok {
+			return true
+		}
+		v, ok := rs.Value.(*ast.Ident)
+		lit, isLit := rs.X.(*ast.CompositeLit)
+		if !ok || !isLit {
+			return true
+		}
+		var names []string
+		for _, e := range lit.Elts {
+			b, ok := e.(*ast.BasicLit)
+			if !ok || b.Kind != token.STRING {
+				return true
+			}
+			name, err := strconv.Unquote(b.Value)
+			if err != nil {
+				return true
+			}
+			names = append(names, name)
+		}
+		lists[v.Name] = names
+		return true
+	})
 	var helpers []string
 	var problems []string
 	ast.Inspect(f, func(n ast.Node) bool {
@@ -145,6 +189,9 @@ func scanFile(file string, found map[string]bool) ([]string, string) {
 		// A reader handed to another function: that function reads too.
 		for _, a := range call.Args {
 			if id, ok := a.(*ast.Ident); ok && readers[id.Name] {
+				if fn, ok := call.Fun.(*ast.Ident); ok && (local[fn.Name] || wholePackage) {
+					continue
+				}
 				name := selectorName(call.Fun)
 				if _, known := readerHelpers[name]; !known {
 					problems = append(problems, fset.Position(call.Pos()).String()+": the reader is passed to "+name+", which the scan does not read (add it to readerHelpers)")
@@ -162,6 +209,12 @@ func scanFile(file string, found map[string]bool) ([]string, string) {
 			return true
 		}
 		if len(call.Args) == 0 {
+			return true
+		}
+		if id, ok := call.Args[0].(*ast.Ident); ok && lists[id.Name] != nil {
+			for _, name := range lists[id.Name] {
+				found[name] = true
+			}
 			return true
 		}
 		lit, ok := call.Args[0].(*ast.BasicLit)
@@ -197,8 +250,8 @@ func selectorName(e ast.Expr) string {
 func TestBinaryVarsScan(t *testing.T) {
 	for bin, want := range map[string][]string{
 		// A few each, including the ones only redisconf reads.
-		"api":   {"PORT", "RATE_LIMIT", "RATE_LIMIT_BURST", "MAX_REQUEST_BYTES", "CORS_ALLOW_ORIGINS", "REDIS_URL", "REDIS_PASSWORD", "REDIS_USERNAME"},
-		"bayes": {"PORT", "BATCH_SIZE", "GRAPHS_MIN_INTERVAL", "LIVE_POLL_INTERVAL", "PRIOR", "CONSUMER_NAME", "REDIS_URL", "REDIS_HOST"},
+		"api":   {"PORT", "RATE_LIMIT", "RATE_LIMIT_BURST", "MAX_REQUEST_BYTES", "CORS_ALLOW_ORIGINS", "REDIS_URL", "REDIS_PASSWORD", "REDIS_USERNAME", "REDIS_CLUSTER_ADDRS"},
+		"bayes": {"PORT", "BATCH_SIZE", "GRAPHS_MIN_INTERVAL", "LIVE_POLL_INTERVAL", "PRIOR", "CONSUMER_NAME", "REDIS_URL", "REDIS_HOST", "REDIS_CLUSTER_ADDRS", "REDIS_DB"},
 	} {
 		got := binaryVars(t, bin)
 		for _, v := range want {
@@ -221,19 +274,30 @@ func TestBinaryVarsScan(t *testing.T) {
 // The other direction of checkEnv: every variable a binary reads can be
 // set through the chart, but the documented few in notSetByChart. Rendered
 // with every optional variable switched on (rateLimitBurst is omitted at 0,
-// so the binary's default applies, and pprofAddr when empty).
+// so the binary's default applies, and pprofAddr when empty), once on the
+// chart's own Redis and once on an external Redis Cluster: REDIS_HOST and
+// REDIS_CLUSTER_ADDRS exclude each other, so each is set by one of them.
 func TestChartSetsEveryVariable(t *testing.T) {
-	r := render(t, renderOpts{values: valuesFrom(t, `api: {rateLimit: 100, rateLimitBurst: 200, pprofAddr: "127.0.0.1:6060"}`)})
+	const optional = `api: {rateLimit: 100, rateLimitBurst: 200, pprofAddr: "127.0.0.1:6060"}`
+	own := render(t, renderOpts{values: valuesFrom(t, optional)})
+	cluster := render(t, renderOpts{values: mergeValues(valuesFrom(t, clusterValues), valuesFrom(t, optional))})
 	for _, comp := range []string{"api", "bayes"} {
-		c := container(t, r.component(t, comp).template.Spec, comp)
+		var cs []*corev1.Container
+		for _, r := range []*release{own, cluster} {
+			cs = append(cs, container(t, r.component(t, comp).template.Spec, comp))
+		}
 		for _, v := range binaryVars(t, comp) {
+			set := false
+			for _, c := range cs {
+				set = set || envVar(c, v) != nil
+			}
 			if _, excluded := notSetByChart[v]; excluded {
-				if envVar(c, v) != nil {
+				if set {
 					t.Errorf("%s: %s is set although notSetByChart says why it must not be: %s", comp, v, notSetByChart[v])
 				}
 				continue
 			}
-			if envVar(c, v) == nil {
+			if !set {
 				t.Errorf("%s reads %s, which the chart cannot set: add a value (values.yaml, values.schema.json, the template) or list it in notSetByChart with the reason", comp, v)
 			}
 		}

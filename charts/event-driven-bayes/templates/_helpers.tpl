@@ -92,9 +92,21 @@ or the one the chart generates (api-tokens-secret.yaml).
 The Redis variables api and bayes both read (platform/redisconf): host and
 port of the headless Service, the component's own ACL user, and that user's
 password from the Secret. REDIS_URL is not used so the password never
-appears in a value. Call with (dict "ctx" $ "user" "edb-api" "key" "api-password").
+appears in a value. With redis.cluster.addrs, the cluster's seed nodes
+(REDIS_CLUSTER_ADDRS) and redis.cluster.users' user instead of the
+Service. STREAM_SHARDS is here too: both must agree on it. Call with
+(dict "ctx" $ "component" "api" "user" "edb-api" "key" "api-password").
 */}}
 {{- define "edb.redisEnv" -}}
+{{- $cl := .ctx.Values.redis.cluster }}
+{{- if $cl.addrs }}
+- name: REDIS_CLUSTER_ADDRS
+  value: {{ join "," $cl.addrs | quote }}
+{{- with index $cl.users .component }}
+- name: REDIS_USERNAME
+  value: {{ . | quote }}
+{{- end }}
+{{- else }}
 - name: REDIS_HOST
   value: {{ include "edb.redis.fullname" .ctx | quote }}
 - name: REDIS_PORT
@@ -103,6 +115,7 @@ appears in a value. Call with (dict "ctx" $ "user" "edb-api" "key" "api-password
   value: "0"
 - name: REDIS_USERNAME
   value: {{ .user | quote }}
+{{- end }}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
@@ -110,6 +123,8 @@ appears in a value. Call with (dict "ctx" $ "user" "edb-api" "key" "api-password
       key: {{ .key }}
 - name: REDIS_STREAM
   value: {{ .ctx.Values.redis.stream | quote }}
+- name: STREAM_SHARDS
+  value: {{ .ctx.Values.streamShards | int | quote }}
 {{- end }}
 
 {{/*
@@ -241,5 +256,46 @@ lifecycle:
   preStop:
     sleep:
       seconds: {{ int .preStopSleepSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+The values of an external Redis Cluster (redis.cluster.addrs), checked at
+render time. The passwords come from redis.auth.existingSecret: the chart
+cannot make up passwords for users of a cluster it does not run. When the
+Secret can be read (install and upgrade; not helm template), it must hold
+both services' keys. The ACL rules for the cluster
+(files/redis/users-cluster.acl) name one stream and one channel, like the
+one-server rules.
+*/}}
+{{- define "edb.redis.checkCluster" -}}
+{{- $a := .Values.redis.auth }}
+{{- if not $a.existingSecret }}
+{{- fail "redis.cluster.addrs is set but redis.auth.existingSecret is not: create a Secret with the keys api-password and bayes-password (the passwords of the cluster's ACL users, see redis.cluster.users) and name it there" }}
+{{- end }}
+{{- $ex := lookup "v1" "Secret" .Release.Namespace $a.existingSecret }}
+{{- if $ex }}
+{{- range $key := list "api-password" "bayes-password" }}
+{{- if not (and $ex.data (hasKey $ex.data $key) (index $ex.data $key)) }}
+{{- fail (printf "redis.auth.existingSecret: Secret %s has no key %s (or it is empty); with redis.cluster.addrs it needs api-password and bayes-password" $a.existingSecret $key) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $api := "" }}
+{{- $bayes := "" }}
+{{- range .Files.Lines "files/redis/users-cluster.acl" }}
+{{- if hasPrefix "user edb-api " . }}{{ $api = . }}{{ end }}
+{{- if hasPrefix "user edb-bayes " . }}{{ $bayes = . }}{{ end }}
+{{- end }}
+{{- if not (and $api $bayes) }}
+{{- fail "files/redis/users-cluster.acl lacks the edb-api or edb-bayes user: copy services/platform/redisacl/testdata/users-cluster.acl there" }}
+{{- end }}
+{{- $ruleStream := regexFind "~[^ ]+" $api | trimPrefix "~" }}
+{{- if ne .Values.redis.stream $ruleStream }}
+{{- fail (printf "redis.stream is %q, but the Redis Cluster's ACL rules (files/redis/users-cluster.acl) grant edb-api and edb-bayes only the keys of the stream %q: keep redis.stream at %q" .Values.redis.stream $ruleStream $ruleStream) }}
+{{- end }}
+{{- $ruleChannel := regexFind "&[^ ]+" $bayes | trimPrefix "&" }}
+{{- if ne .Values.bayes.channel $ruleChannel }}
+{{- fail (printf "bayes.channel is %q, but the Redis Cluster's ACL rules (files/redis/users-cluster.acl) let edb-bayes subscribe only to %q: keep bayes.channel at %q" .Values.bayes.channel $ruleChannel $ruleChannel) }}
 {{- end }}
 {{- end }}

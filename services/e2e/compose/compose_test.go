@@ -31,10 +31,11 @@ type binary struct {
 	health      []string // the routes fit for a health check
 }
 
-// sharedVars are read by both binaries through platform/redisconf and
-// platform/telemetry. Of the OTEL_* variables the SDK reads, only those the
+// sharedVars are read by both binaries, most through platform/redisconf
+// and platform/telemetry. Of the OTEL_* variables the SDK reads, only those the
 // compose file may set are listed.
 var sharedVars = []string{"REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "REDIS_USERNAME", "REDIS_PASSWORD",
+	"REDIS_CLUSTER_ADDRS", "STREAM_SHARDS",
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER"}
 
 // platformDirs hold the shared configuration code both binaries use.
@@ -46,7 +47,7 @@ var binaries = map[string]binary{
 		dockerfile:  "Dockerfile.api",
 		defaultPort: 8000,
 		env: append([]string{"PORT", "REDIS_STREAM", "PUBLISH_TIMEOUT", "LOG_LEVEL", "SHUTDOWN_TIMEOUT",
-			"MAX_REQUEST_BYTES", "RATE_LIMIT", "RATE_LIMIT_BURST", "CORS_ALLOW_ORIGINS"}, sharedVars...),
+			"MAX_REQUEST_BYTES", "RATE_LIMIT", "RATE_LIMIT_BURST", "CORS_ALLOW_ORIGINS", "REDIS_WAIT_REPLICAS"}, sharedVars...),
 		endpoints: []string{"/healthz", "/readyz", "/metrics", "/update_model/", "/models/"},
 		health:    []string{"/healthz", "/readyz"},
 	},

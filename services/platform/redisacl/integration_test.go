@@ -22,15 +22,17 @@ import (
 )
 
 const (
-	stream  = "update_model"
-	dead    = "update_model:dead"
-	state   = "update_model:model:default"
-	spec    = "update_model:spec:default"
-	models  = "update_model:models"
-	index   = "update_model:models:index"
-	epochs  = "update_model:epochs"
-	lease   = "update_model:pubsub-bridge"
-	channel = "update_model"
+	stream = "update_model"
+	dead   = "update_model:dead"
+	state  = "update_model:model:default"
+	spec   = "update_model:spec:default"
+	models = "update_model:models"
+	index  = "update_model:models:index"
+	epochs = "update_model:epochs"
+	lease  = "update_model:pubsub-bridge"
+	// shardsKey is events.Shards.ShardsKey of one shard on one server.
+	shardsKey = "update_model:shards"
+	channel   = "update_model"
 )
 
 var passwords = map[string]string{
@@ -51,12 +53,18 @@ type aclServer struct {
 
 func startWithACLFile(t *testing.T, extra ...string) *aclServer {
 	t.Helper()
+	return startWithRules(t, redisacl.Config{}, extra...)
+}
+
+// startWithRules is startWithACLFile with the rules of cfg.
+func startWithRules(t *testing.T, cfg redisacl.Config, extra ...string) *aclServer {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal(redistest.InstallHint)
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "users.acl")
-	if err := os.WriteFile(file, []byte(redisacl.File(redisacl.Deployment(redisacl.Config{}), passwords)), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(redisacl.File(redisacl.Deployment(cfg), passwords)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	port := redistest.FreePort(t)
@@ -259,6 +267,9 @@ func TestAPIUserMayOnlyAppendAndPing(t *testing.T) {
 		"PUBLISH":           api.Publish(ctx, channel, "w").Err(),
 		"MULTI":             api.Do(ctx, "MULTI").Err(),
 		"ACL SETUSER":       api.Do(ctx, "ACL", "SETUSER", redisacl.APIUser, "+@all").Err(),
+		"GET shards":        api.Get(ctx, shardsKey).Err(),
+		"WAIT":              api.Do(ctx, "WAIT", 0, 1).Err(),
+		"XADD shard 1":      api.XAdd(ctx, &redis.XAddArgs{Stream: "update_model:1", Values: []any{"a", "b"}}).Err(),
 	}
 	for what, err := range denied {
 		wantNoPerm(t, what, err)
@@ -349,6 +360,8 @@ redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], 'gone')
 return redis.call('XTRIM', KEYS[1], 'MINID', p[2] or '0')`)
 	wantOK(t, "trim and cleanup script", trim.Run(ctx, bayes, []string{stream}, "bayes").Err())
 	wantOK(t, "XTRIM", bayes.XTrimMinID(ctx, stream, "0").Err())
+	// The start-up check of the number of shards: one server has one.
+	wantOK(t, "GET shards", bayes.Get(ctx, shardsKey).Err())
 
 	// The pub/sub bridge: lease, fenced forward, renew, release, SUBSCRIBE.
 	wantOK(t, "SET NX EX", bayes.SetNX(ctx, lease, "tok", 5*time.Second).Err())
@@ -397,6 +410,11 @@ return redis.call('XADD', KEYS[2], '*', 'trial', 'w', 'source', 'pubsub')`)
 		"CONFIG GET":           bayes.ConfigGet(ctx, "*").Err(),
 		"PUBLISH":              bayes.Publish(ctx, channel, "w").Err(),
 		"SCRIPT FLUSH":         bayes.ScriptFlush(ctx).Err(),
+		"SET shards":           bayes.Set(ctx, shardsKey, "3", 0).Err(),
+		"DEL shards":           bayes.Del(ctx, shardsKey).Err(),
+		"WAIT":                 bayes.Do(ctx, "WAIT", 0, 1).Err(),
+		"CLUSTER SLOTS":        bayes.ClusterSlots(ctx).Err(),
+		"XADD shard 1":         bayes.XAdd(ctx, &redis.XAddArgs{Stream: "update_model:1", Values: []any{"a", "b"}}).Err(),
 	}
 	for what, err := range denied {
 		wantNoPerm(t, what, err)

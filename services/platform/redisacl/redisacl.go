@@ -12,6 +12,12 @@
 // widen this: every redis.call inside EVAL is checked against the caller's
 // ACL. The default user is switched off.
 //
+// A Redis Cluster (Config.Cluster) has rules of their own, rendered to
+// testdata/users-cluster.acl: the streams and hash-tagged keys of every
+// shard (events.Shards), WAIT for the api, and the commands go-redis'
+// cluster client sends to find the nodes. The ACL is per node in a
+// cluster: every node loads the same users.
+//
 // Passwords are not part of the rules. A rendered line has none, so a user
 // loaded from it cannot log in until the deployment appends its secret
 // (" >password" or " #sha256-hex"): forgetting it fails closed.
@@ -40,10 +46,12 @@ const (
 )
 
 // Config names the stream and the pub/sub channel the rules are for; empty
-// fields mean the defaults.
+// fields mean the defaults. Cluster selects the rules of a Redis Cluster
+// (REDIS_CLUSTER_ADDRS) instead of one server's.
 type Config struct {
 	Stream  string
 	Channel string
+	Cluster bool
 }
 
 func (c Config) withDefaults() Config {
@@ -63,33 +71,116 @@ type User struct {
 	Rules []string
 }
 
-// Keys bayes touches, derived from the stream name exactly as bayes'
-// adapters/redisstream.KeysFor does.
-func deadLetterKey(stream string) string { return stream + ":dead" }
-func leaseKey(stream string) string      { return stream + ":pubsub-bridge" }
-func modelsKey(stream string) string     { return stream + ":models" }
-func indexKey(stream string) string      { return stream + ":models:index" }
-func epochsKey(stream string) string     { return stream + ":epochs" }
+// layout is where a deployment's keys are, as key patterns: the streams,
+// the prefixes of every other key of a shard (events.Shards.Prefix), the
+// keys that exist once, and what a client needs beyond its keys' commands.
+type layout struct {
+	streams  []string // every shard's stream
+	prefixes []string // every shard's prefix, one pattern each
+	lease    string   // the pub/sub bridge's lease (shard 0's prefix)
+	shards   string   // the number of shards (events.Shards.ShardsKey)
+	// Rules of both services' roots that touch no key: SELECT on one
+	// server, the cluster client's discovery on a cluster.
+	connect []string
+	// The api's WAIT (REDIS_WAIT_REPLICAS): only a cluster has replicas
+	// to wait for.
+	wait []string
+	// What bayes may do with the number of shards: one server has one and
+	// bayes only reads it; on a cluster it records it (SET NX).
+	shardsCommands string
+}
 
-// API is the api's user: XADD to the stream and PING, GET a model's spec
-// and count the models, nothing else. SELECT is there because go-redis
+// oneServer is the layout of one shard on one Redis, today's and the
+// original's: every key named after the stream, as bayes'
+// adapters/redisstream.KeysFor names them. SELECT is there because go-redis
 // sends it on connect when REDIS_DB is not 0; key patterns apply in every
 // database, so it widens nothing.
+func oneServer(stream string) layout {
+	s := glob(stream)
+	return layout{
+		streams: []string{s}, prefixes: []string{s},
+		lease: s + ":pubsub-bridge", shards: s + ":shards",
+		connect:        []string{"+select"},
+		shardsCommands: "+get",
+	}
+}
+
+// Every shard's name as a pattern: shard i > 0 is <stream>:i and its keys'
+// hash tag {<stream>:i} (events.Shards). Character classes match the
+// decimal i from 1 to 999 with no leading zero, so the patterns cover every
+// shard count up to events.MaxShards and no key of another kind: a dead
+// letters stream <stream>:dead is not a shard's stream.
+var shardSuffixes = []string{"", ":[1-9]", ":[1-9][0-9]", ":[1-9][0-9][0-9]"}
+
+// cluster is the layout of a Redis Cluster, any number of shards: every
+// shard's stream, and every other key hash-tagged with its shard's stream
+// so a commit touches one slot. The lease and the shard count are shard
+// 0's. Both services' cluster clients discover the nodes with CLUSTER
+// SLOTS, read the commands' key positions with COMMAND (go-redis v9 asks
+// once per client, and again on every command while it is refused), and
+// send ASKING before a command redirected during a slot migration.
+// READONLY is not needed: the clients read from masters only.
+func cluster(stream string) layout {
+	s := glob(stream)
+	l := layout{
+		lease: "{" + s + "}:pubsub-bridge", shards: "{" + s + "}:shards",
+		connect:        []string{"+cluster|slots", "+command", "+asking"},
+		wait:           []string{"+wait"},
+		shardsCommands: "+set +get",
+	}
+	for _, suf := range shardSuffixes {
+		l.streams = append(l.streams, s+suf)
+		l.prefixes = append(l.prefixes, "{"+s+suf+"}")
+	}
+	return l
+}
+
+func (c Config) layout() layout {
+	if c.Cluster {
+		return cluster(c.Stream)
+	}
+	return oneServer(c.Stream)
+}
+
+// keys are the patterns of one kind of key on every shard, each prefixed
+// with "~": suffix after each shard's prefix.
+func (l layout) keys(suffix string) string {
+	out := make([]string, len(l.prefixes))
+	for i, p := range l.prefixes {
+		out[i] = "~" + p + suffix
+	}
+	return strings.Join(out, " ")
+}
+
+// streamKeys are the patterns of every shard's stream, each with "~".
+func (l layout) streamKeys() string {
+	out := make([]string, len(l.streams))
+	for i, s := range l.streams {
+		out[i] = "~" + s
+	}
+	return strings.Join(out, " ")
+}
+
+// API is the api's user: XADD to the streams and PING, GET a model's spec
+// and count the models, nothing else; on a cluster also WAIT for replicas.
 func API(cfg Config) User {
 	cfg = cfg.withDefaults()
-	return User{Name: APIUser, Rules: []string{
-		"reset", "on",
-		"~" + glob(cfg.Stream),
-		"resetchannels",
-		"+ping", "+select", "+xadd",
+	l := cfg.layout()
+	rules := []string{"reset", "on"}
+	rules = append(rules, strings.Fields(l.streamKeys())...)
+	rules = append(rules, "resetchannels", "+ping")
+	rules = append(rules, l.connect...)
+	rules = append(rules, "+xadd")
+	rules = append(rules, l.wait...)
+	return User{Name: APIUser, Rules: append(rules,
 		// Model specs, to answer a conflicting definition with 409 and a
 		// deletion or reset of a missing model with 404 at once; never the
-		// counts (<stream>:model:*).
-		"(~" + glob(cfg.Stream) + ":spec:* +get)",
+		// counts (<prefix>:model:*).
+		"("+l.keys(":spec:*")+" +get)",
 		// The number of models, for MAX_MODELS (409 at once); not the names
 		// (SMEMBERS, SSCAN), not a change.
-		"(~" + glob(modelsKey(cfg.Stream)) + " +scard)",
-	}}
+		"("+l.keys(":models")+" +scard)",
+	)}
 }
 
 // Bayes is bayes' user. The root rules allow what has no key or needs every
@@ -99,41 +190,45 @@ func API(cfg Config) User {
 // fenced forward, release).
 func Bayes(cfg Config) User {
 	cfg = cfg.withDefaults()
-	s := glob(cfg.Stream)
-	return User{Name: BayesUser, Rules: []string{
-		"reset", "on",
-		"~" + s, "~" + glob(deadLetterKey(cfg.Stream)), "~" + s + ":model:*", "~" + s + ":spec:*",
-		"~" + glob(modelsKey(cfg.Stream)), "~" + glob(indexKey(cfg.Stream)), "~" + glob(epochsKey(cfg.Stream)),
-		"~" + glob(leaseKey(cfg.Stream)),
-		"resetchannels", "&" + glob(cfg.Channel),
-		"+ping", "+select", "+subscribe",
+	l := cfg.layout()
+	rules := []string{"reset", "on"}
+	for _, k := range []string{l.streamKeys(), l.keys(":dead"), l.keys(":model:*"), l.keys(":spec:*"),
+		l.keys(":models"), l.keys(":models:index"), l.keys(":epochs"), "~" + l.lease, "~" + l.shards} {
+		rules = append(rules, strings.Fields(k)...)
+	}
+	rules = append(rules, "resetchannels", "&"+glob(cfg.Channel), "+ping")
+	rules = append(rules, l.connect...)
+	rules = append(rules, "+subscribe",
 		// go-redis Script.Run: EVALSHA, then EVAL on NOSCRIPT.
-		"+evalsha", "+eval", "+script|load",
+		"+evalsha", "+eval", "+script|load")
+	return User{Name: BayesUser, Rules: append(rules,
 		// The observations: consumer group, claims, safe trim, metrics, the
 		// pub/sub bridge's forwards, and the commit's order barrier (the
 		// kind and model of entries other replicas hold: XPENDING, XRANGE).
-		"(~" + s + " +xgroup|create +xgroup|createconsumer +xgroup|delconsumer" +
-			" +xreadgroup +xack +xautoclaim +xpending +xrange +xinfo|groups +xinfo|consumers" +
+		"("+l.streamKeys()+" +xgroup|create +xgroup|createconsumer +xgroup|delconsumer"+
+			" +xreadgroup +xack +xautoclaim +xpending +xrange +xinfo|groups +xinfo|consumers"+
 			" +xlen +xtrim +xadd)",
 		// Dead letters are only appended and counted.
-		"(~" + glob(deadLetterKey(cfg.Stream)) + " +xadd +xlen)",
+		"("+l.keys(":dead")+" +xadd +xlen)",
 		// The model's counts and epoch, one hash per model name (a reset
 		// sets them to zero with HSET), and its spec.
-		"(~" + s + ":model:* +hincrby +hmget +hget +hset)",
-		"(~" + s + ":spec:* +get +set)",
+		"("+l.keys(":model:*")+" +hincrby +hmget +hget +hset)",
+		"("+l.keys(":spec:*")+" +get +set)",
 		// A deletion removes both in one DEL. One selector must allow a
 		// command with all its keys, so DEL gets a selector of its own
 		// with both patterns, and nothing else.
-		"(~" + s + ":model:* ~" + s + ":spec:* +del)",
+		"("+l.keys(":model:*")+" "+l.keys(":spec:*")+" +del)",
 		// The names: a set (created, deleted, counted for MAX_MODELS,
 		// scanned to build the index) and the sorted index pages read.
-		"(~" + glob(modelsKey(cfg.Stream)) + " +sadd +srem +scard +smembers +sscan)",
-		"(~" + glob(indexKey(cfg.Stream)) + " +zadd +zrem +zcard +zrangebylex)",
+		"("+l.keys(":models")+" +sadd +srem +scard +smembers +sscan)",
+		"("+l.keys(":models:index")+" +zadd +zrem +zcard +zrangebylex)",
 		// The epochs counter: grows with every reset and deletion.
-		"(~" + glob(epochsKey(cfg.Stream)) + " +exists +incr)",
+		"("+l.keys(":epochs")+" +exists +incr)",
 		// The pub/sub bridge's lease.
-		"(~" + glob(leaseKey(cfg.Stream)) + " +set +get +pexpire +del)",
-	}}
+		"(~"+l.lease+" +set +get +pexpire +del)",
+		// The number of shards, checked at start-up.
+		"(~"+l.shards+" "+l.shardsCommands+")",
+	)}
 }
 
 // Admin can do everything; for an operator's redis-cli and for tests.

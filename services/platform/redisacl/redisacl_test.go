@@ -10,41 +10,49 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisacl"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/users.acl from the rules")
+var update = flag.Bool("update", false, "rewrite the golden ACL files in testdata from the rules")
 
-// golden is the ACL file deployments load (after appending passwords). It is
-// checked in so a change of the rules shows in review as a change of the
-// file, and so copies elsewhere can be compared with it.
-const golden = "testdata/users.acl"
+// goldens are the ACL files deployments load (after appending passwords),
+// one per layout. They are checked in so a change of the rules shows in
+// review as a change of a file, and so copies elsewhere can be compared
+// with them.
+var goldens = map[string]redisacl.Config{
+	"testdata/users.acl":         {},
+	"testdata/users-cluster.acl": {Cluster: true},
+}
 
-// deployedCopies are the copies docker compose and the Helm chart load;
-// each must equal the golden file byte for byte.
-var deployedCopies = []string{
-	filepath.Join("..", "..", "..", "charts", "event-driven-bayes", "files", "redis", "users.acl"),
+// deployedCopies are the copies the Helm chart carries, by golden file;
+// each must equal its golden file byte for byte. (docker compose's --user
+// lines are checked against the golden files by services/e2e/compose.)
+var deployedCopies = map[string]string{
+	"testdata/users.acl":         filepath.Join("..", "..", "..", "charts", "event-driven-bayes", "files", "redis", "users.acl"),
+	"testdata/users-cluster.acl": filepath.Join("..", "..", "..", "charts", "event-driven-bayes", "files", "redis", "users-cluster.acl"),
 }
 
 func TestGoldenFile(t *testing.T) {
-	got := redisacl.File(redisacl.Deployment(redisacl.Config{}), nil)
-	if *update {
-		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+	for golden, cfg := range goldens {
+		got := redisacl.File(redisacl.Deployment(cfg), nil)
+		if *update {
+			if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got != string(want) {
-		t.Fatalf("%s is stale; run `go test ./redisacl -run Golden -update` and review the diff.\ngot:\n%s\nwant:\n%s", golden, got, want)
+		if got != string(want) {
+			t.Errorf("%s is stale; run `go test ./redisacl -run Golden -update` and review the diff.\ngot:\n%s\nwant:\n%s", golden, got, want)
+		}
 	}
 }
 
 func TestDeployedCopiesMatchTheGoldenFile(t *testing.T) {
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range deployedCopies {
+	for golden, p := range deployedCopies {
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
 		got, err := os.ReadFile(p)
 		if os.IsNotExist(err) {
 			t.Logf("%s does not exist (yet): nothing to compare", p)
@@ -60,7 +68,7 @@ func TestDeployedCopiesMatchTheGoldenFile(t *testing.T) {
 }
 
 func TestNoPasswordInTheRules(t *testing.T) {
-	for _, u := range redisacl.Deployment(redisacl.Config{}) {
+	for _, u := range append(redisacl.Deployment(redisacl.Config{}), redisacl.Deployment(redisacl.Config{Cluster: true})...) {
 		for _, r := range u.Rules {
 			if strings.HasPrefix(r, ">") || strings.HasPrefix(r, "#") || r == "nopass" {
 				t.Errorf("user %s has password rule %q; passwords belong to the deployment", u.Name, r)
