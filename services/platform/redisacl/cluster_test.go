@@ -107,7 +107,7 @@ func TestClusterRulesCoverEveryShard(t *testing.T) {
 			}
 		}
 	}
-	for _, key := range []string{"update_model:spec:m", "update_model:model:m", "{update_model:0}:spec:m", "{other}:spec:m", "{update_model}:shards"} {
+	for _, key := range []string{"update_model:spec:m", "update_model:model:m", "{update_model:0}:spec:m", "{other}:spec:m", "update_model:shards"} {
 		if got := dryRun(t, admin, api, "GET", key); got == "OK" {
 			t.Errorf("the api may GET %s", key)
 		}
@@ -288,7 +288,7 @@ func TestAPIUserOnACluster(t *testing.T) {
 		"SMEMBERS models":        api.SMembers(ctx, sh.ModelsKey(2)).Err(),
 		"SADD models":            api.SAdd(ctx, sh.ModelsKey(0), "x").Err(),
 		"ZRANGE index":           api.ZRange(ctx, sh.Prefix(0)+":models:index", 0, -1).Err(),
-		"GET shards":             api.Get(ctx, sh.ShardsKey()).Err(),
+		"DEL shards":             api.Del(ctx, sh.ShardsKey()).Err(),
 		"EVAL":                   api.Eval(ctx, "return 1", []string{state}).Err(),
 		"PUBLISH":                api.Publish(ctx, channel, "w").Err(),
 		"CLUSTER NODES":          node1.ClusterNodes(ctx).Err(),

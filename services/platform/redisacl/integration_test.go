@@ -267,7 +267,7 @@ func TestAPIUserMayOnlyAppendAndPing(t *testing.T) {
 		"PUBLISH":           api.Publish(ctx, channel, "w").Err(),
 		"MULTI":             api.Do(ctx, "MULTI").Err(),
 		"ACL SETUSER":       api.Do(ctx, "ACL", "SETUSER", redisacl.APIUser, "+@all").Err(),
-		"GET shards":        api.Get(ctx, shardsKey).Err(),
+		"SET shards":        api.Set(ctx, shardsKey, "2", 0).Err(),
 		"WAIT":              api.Do(ctx, "WAIT", 0, 1).Err(),
 		"XADD shard 1":      api.XAdd(ctx, &redis.XAddArgs{Stream: "update_model:1", Values: []any{"a", "b"}}).Err(),
 	}

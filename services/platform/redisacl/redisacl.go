@@ -161,8 +161,9 @@ func (l layout) streamKeys() string {
 	return strings.Join(out, " ")
 }
 
-// API is the api's user: XADD to the streams and PING, GET a model's spec
-// and count the models, nothing else; on a cluster also WAIT for replicas.
+// API is the api's user: XADD to the streams and PING, GET a model's spec,
+// count the models and check the number of shards, nothing else; on a
+// cluster also WAIT for replicas.
 func API(cfg Config) User {
 	cfg = cfg.withDefaults()
 	l := cfg.layout()
@@ -180,6 +181,10 @@ func API(cfg Config) User {
 		// The number of models, for MAX_MODELS (409 at once); not the names
 		// (SMEMBERS, SSCAN), not a change.
 		"("+l.keys(":models")+" +scard)",
+		// The number of shards, compared with STREAM_SHARDS before the api
+		// is ready (and recorded by the first service to start, on a
+		// cluster).
+		"(~"+l.shards+" "+l.shardsCommands+")",
 	)}
 }
 

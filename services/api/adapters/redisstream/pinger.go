@@ -5,19 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/shardcount"
 )
 
 // Pinger checks that the node of every shard answers: the one server, or
 // in a Redis Cluster the master of each shard's stream. The api is ready
-// only when it can write every model's events.
+// only when it can write every model's events, and only when its
+// STREAM_SHARDS is the deployment's (shardcount.Check): an api with
+// another number would write models to shards where no bayes looks.
 type Pinger struct {
 	client redis.UniversalClient
 	shards events.Shards
+	// agreed: the number of shards was checked once; it cannot change
+	// afterwards while models exist.
+	agreed atomic.Bool
 }
 
 // NewPinger returns a Pinger of shards' masters through client.
@@ -61,6 +68,12 @@ func (p *Pinger) Ping(ctx context.Context) error {
 	if err := <-errs; err != nil {
 		redisconf.Reload(ctx, p.client)
 		return err
+	}
+	if !p.agreed.Load() {
+		if err := shardcount.Check(ctx, p.client, p.shards, nil); err != nil {
+			return err
+		}
+		p.agreed.Store(true)
 	}
 	return nil
 }

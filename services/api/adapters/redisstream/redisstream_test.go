@@ -3,6 +3,7 @@ package redisstream_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/shardcount"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/wait"
 )
 
@@ -405,5 +407,37 @@ func TestLateJoinerKeepsItsOwnDeadline(t *testing.T) {
 	}
 	if len(models) != 2 || models[0] != "a" || models[1] != "c" {
 		t.Fatalf("stored models %v, want [a c]: b gave up and must not be written", models)
+	}
+}
+
+// The api is not ready while its STREAM_SHARDS disagrees with the number
+// recorded for the deployment: it would write models where no bayes looks.
+func TestPingRefusesAnotherNumberOfShards(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv)
+	ctx := context.Background()
+	three, err := events.NewShards(stream, 3, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ping3, _ := redisstream.NewPinger(client, three)
+	// The first to start records its number.
+	if err := ping3.Ping(ctx); err != nil {
+		t.Fatalf("Ping with nothing recorded: %v", err)
+	}
+	if got, _ := srv.Client().Get(ctx, three.ShardsKey()).Result(); got != "3" {
+		t.Fatalf("%s = %q after the first ready api, want 3", three.ShardsKey(), got)
+	}
+	one, _ := redisstream.NewPinger(client, events.OneShard(stream))
+	if err := one.Ping(ctx); !errors.Is(err, shardcount.ErrChanged) || !strings.Contains(err.Error(), "records 3") {
+		t.Fatalf("an api with one shard on a deployment of 3: Ping = %v, want ErrChanged naming 3", err)
+	}
+	two, _ := events.NewShards(stream, 2, false)
+	ping2, _ := redisstream.NewPinger(client, two)
+	if err := ping2.Ping(ctx); !errors.Is(err, shardcount.ErrChanged) {
+		t.Fatalf("an api with 2 shards on a deployment of 3: Ping = %v, want ErrChanged", err)
+	}
+	if err := ping3.Ping(ctx); err != nil {
+		t.Fatalf("the agreeing api: %v", err)
 	}
 }

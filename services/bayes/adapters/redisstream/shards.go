@@ -2,15 +2,14 @@ package redisstream
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
+	"github.com/event-driven-bayes/event-driven-bayes/services/platform/shardcount"
 )
 
 // CensusMaxAge is how old a count of the other shards' models the model
@@ -106,25 +105,16 @@ func (c *Census) read(ctx context.Context) ([]int64, error) {
 // ErrShardsChanged is wrapped by CheckShards' error when the deployment's
 // data was laid out for another number of shards: starting would look for
 // models where they are not, so bayes refuses to start.
-var ErrShardsChanged = errors.New("STREAM_SHARDS does not match the data in Redis")
+var ErrShardsChanged = shardcount.ErrChanged
 
-// CheckShards makes sure the data in Redis was laid out for shards. A
-// model's shard is a hash of its name modulo the number of shards, so that
-// number must not change while models exist. The number of a deployment of
-// more than one shard is recorded in shards.ShardsKey() (SET NX by the
-// first bayes to start). It refuses, with an error wrapping
-// ErrShardsChanged: a recorded number that is not shards.Count() (with one
-// shard: any recorded number but 1); and, when no number is recorded and
-// shards.Count() > 1, shard 0 holding models other than the default one
-// (they were created with one shard and would be looked for on others).
-// Any other error is Redis' (unreachable): the caller may try again.
+// CheckShards makes sure the data in Redis was laid out for shards
+// (shardcount.Check, which the api runs too). bayes refuses besides, when
+// no number is recorded and shards.Count() > 1, shard 0 holding models
+// other than the default one: they were created with one shard and would
+// be looked for on others. Any other error is Redis' (unreachable): the
+// caller may try again.
 func CheckShards(ctx context.Context, rdb redis.UniversalClient, shards events.Shards) error {
-	key, n := shards.ShardsKey(), shards.Count()
-	recorded, err := recordedShards(ctx, rdb, key)
-	if err != nil {
-		return err
-	}
-	if recorded == 0 && n > 1 {
+	return shardcount.Check(ctx, rdb, shards, func(ctx context.Context) error {
 		models := shards.ModelsKey(0)
 		count, named, err := namedModels(ctx, rdb, models)
 		if err != nil {
@@ -132,41 +122,10 @@ func CheckShards(ctx context.Context, rdb redis.UniversalClient, shards events.S
 		}
 		if named {
 			return fmt.Errorf("%w: STREAM_SHARDS=%d, but %s holds %d models, not only %q, and %s records no number of shards: they were created with one shard; start with STREAM_SHARDS=1, or with another REDIS_STREAM for a new sharded deployment",
-				ErrShardsChanged, n, models, count, events.DefaultModel, key)
+				ErrShardsChanged, shards.Count(), models, count, events.DefaultModel, shards.ShardsKey())
 		}
-		set, err := rdb.SetNX(ctx, key, n, 0).Result()
-		if err != nil {
-			return fmt.Errorf("recording STREAM_SHARDS=%d in %s: %w", n, key, err)
-		}
-		if set {
-			return nil
-		}
-		// Another replica recorded a number meanwhile: it must be ours.
-		if recorded, err = recordedShards(ctx, rdb, key); err != nil {
-			return err
-		}
-	}
-	if recorded != 0 && recorded != n {
-		return fmt.Errorf("%w: STREAM_SHARDS=%d, but %s records %d: the models were placed on %d shards; start every api and bayes with STREAM_SHARDS=%d",
-			ErrShardsChanged, n, key, recorded, recorded, recorded)
-	}
-	return nil
-}
-
-// recordedShards reads the number of shards recorded in key, 0 when none is.
-func recordedShards(ctx context.Context, rdb redis.UniversalClient, key string) (int, error) {
-	raw, err := rdb.Get(ctx, key).Result()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("reading %s: %w", key, err)
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%w: %s holds %q, not a number of shards", ErrShardsChanged, key, raw)
-	}
-	return n, nil
+		return nil
+	})
 }
 
 // namedModels counts the names in the models set key and says whether one
