@@ -39,6 +39,8 @@ var exportedMetrics = map[string]bool{
 	"edb_api_events_published_total":          false,
 	"edb_api_publish_failures_total":          false,
 	"edb_api_publish_duration_seconds":        true,
+	"edb_api_publish_not_replicated_total":    false,
+	"edb_api_stream_shards":                   false,
 	"edb_bayes_http_requests_total":           false,
 	"edb_bayes_http_request_duration_seconds": true,
 	"edb_bayes_events_consumed_total":         false,
@@ -68,6 +70,7 @@ var exportedMetrics = map[string]bool{
 	"edb_bayes_plot_queue_models":             false,
 	"edb_bayes_live_streams":                  false,
 	"edb_bayes_live_watched_models":           false,
+	"edb_bayes_stream_shards":                 false,
 }
 
 // dashQuery is one PromQL expression of the dashboard and the title of the
