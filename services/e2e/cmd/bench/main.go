@@ -2,8 +2,9 @@
 // same run on the same machine, and prints each figure with its reference
 // and their ratio: the machine is noisy, ratios measured side by side are
 // what can be compared. It starts everything it needs on loopback
-// (redis-server, the api and bayes binaries, a bare Fiber server) and uses
-// wrk and redis-benchmark from Debian's packages as load generators.
+// (redis-server, a Redis Cluster made with redis-cli for the cluster rows,
+// the api and bayes binaries, a bare Fiber server) and uses wrk and
+// redis-benchmark from Debian's packages as load generators.
 //
 //	bench -api bin/api -bayes bin/bayes [-short] [-rows api,latency] [-profile dir] [-models n]
 package main
@@ -65,12 +66,15 @@ func main() {
 	flag.IntVar(&s.wrkThreads, "wrk-threads", 1, "threads of the load generator (one leaves the other core to the server and Redis)")
 	flag.IntVar(&s.models, "models", 0, "new models in the models row's burst (default 10000, 1000 with -short)")
 	flag.IntVar(&s.rssAbortMiB, "models-rss-abort", 4096, "stop bayes if its RSS passes this many MiB during the models row (0: never)")
-	only := flag.String("rows", "", "comma-separated rows to run (api, drain, system, latency, tracing, models); empty: all")
+	only := flag.String("rows", "", "comma-separated rows to run (api, drain, system, latency, tracing, models, shards, wait; cluster for both of the last two); empty: all")
 	flag.Parse()
 	if *only != "" {
 		s.rows = map[string]bool{}
 		for _, r := range strings.Split(*only, ",") {
 			s.rows[strings.TrimSpace(r)] = true
+		}
+		if s.rows["cluster"] {
+			s.rows["shards"], s.rows["wait"] = true, true
 		}
 	}
 	if *bare != "" {
@@ -87,9 +91,13 @@ func main() {
 	if s.models <= 0 {
 		s.models = models
 	}
-	for _, tool := range []string{"redis-server", "redis-benchmark", "wrk"} {
+	tools := []string{"redis-server", "redis-benchmark", "wrk"}
+	if s.want("shards") || s.want("wait") {
+		tools = append(tools, "redis-cli") // redis-cli --cluster create
+	}
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			log.Fatalf("%s not found: apt-get install -y redis-server wrk", tool)
+			log.Fatalf("%s not found: apt-get install -y redis-server redis-tools wrk", tool)
 		}
 	}
 	host, _ := os.Hostname()
@@ -117,6 +125,12 @@ func main() {
 	}
 	if s.want("models") {
 		rows = append(rows, benchModels(s)...)
+	}
+	if s.want("shards") {
+		rows = append(rows, benchShards(s))
+	}
+	if s.want("wait") {
+		rows = append(rows, benchWait(s))
 	}
 	printTable(rows)
 	for _, r := range rows {
@@ -261,9 +275,11 @@ type load struct {
 	bad      int // answers that were not 2xx, plus socket errors
 }
 
-// wrk runs wrk against url with the given threads and connections.
-func wrk(url string, threads, conns int, d time.Duration) load {
-	out, err := exec.Command("wrk", "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conns), "-d"+d.String(), "--latency", url).CombinedOutput()
+// wrk runs wrk against url with the given threads and connections, and
+// extra arguments (a script: -s file).
+func wrk(url string, threads, conns int, d time.Duration, extra ...string) load {
+	args := append([]string{"-t" + strconv.Itoa(threads), "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency"}, extra...)
+	out, err := exec.Command("wrk", append(args, url)...).CombinedOutput()
 	if err != nil {
 		log.Fatalf("wrk: %v\n%s", err, out)
 	}
