@@ -238,9 +238,12 @@ unit:
 ## measured in the same run (wrk, redis-benchmark, the real binaries), and
 ## the many-models figures: 10,000 new models in a burst on one bayes (peak
 ## RSS, goroutines, GET /models?limit=100, 201 → visible, every latest.png;
-## MAX_MODELS=20000 on both services for it).
+## MAX_MODELS=20000 on both services for it), and on a Redis Cluster of
+## three masters and three replicas started here: events/s bayes applies
+## with 3 shards vs 1, the api's req/s with REDIS_WAIT_REPLICAS=1 vs 0.
 ## BENCH_FLAGS=-short for a quick run (CI; 1,000 models in the burst);
-## BENCH_FLAGS='-rows models' for the many-models figures alone.
+## BENCH_FLAGS='-rows models' for the many-models figures alone,
+## BENCH_FLAGS='-rows cluster' for the two cluster rows.
 BENCH_FLAGS ?=
 bench: build
 	@for t in wrk redis-benchmark; do command -v $$t >/dev/null || { echo "$$t not found: apt-get install -y wrk redis-server"; exit 1; }; done
