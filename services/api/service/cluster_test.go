@@ -5,17 +5,12 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/event-driven-bayes/event-driven-bayes/services/events"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/wait"
 )
 
 // logBuffer keeps what the service logs, for the test to read while it runs.
@@ -43,7 +38,6 @@ func (b *logBuffer) String() string {
 // models a 201; the metrics count it; nothing is ever CROSSSLOT.
 func TestServiceOnAClusterWithShardsAndWait(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 1)
-	waitReplicasOnline(t, c)
 	var logs logBuffer
 	api := startEnv(t, map[string]string{
 		"REDIS_CLUSTER_ADDRS": strings.Join(c.Addrs(), ","),
@@ -105,7 +99,7 @@ func TestServiceOnAClusterWithShardsAndWait(t *testing.T) {
 			break
 		}
 	}
-	replicaOf(t, c, master).Kill()
+	c.ReplicaOf(master).Kill()
 	req, err := http.NewRequest(http.MethodPost, api.base+"/models/"+model+"/observations", strings.NewReader(`{"trial":"w"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -153,44 +147,4 @@ func TestServiceOnAClusterWithShardsAndWait(t *testing.T) {
 			t.Errorf("start-up log without %s:\n%s", s, out)
 		}
 	}
-}
-
-// waitReplicasOnline polls until every master of c counts its replicas
-// online: redistest's WaitHealthy sees the replicas linked, but after a
-// diskless sync a master counts a replica for WAIT only from its first ACK.
-func waitReplicasOnline(t *testing.T, c *redistest.Cluster) {
-	t.Helper()
-	ctx := context.Background()
-	wait.Until(t, 20*time.Second, "every master's replica online", func() bool {
-		for _, n := range c.Running() {
-			if n.Role(ctx) != "master" {
-				continue
-			}
-			cl := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
-			info, err := cl.Info(ctx, "replication").Result()
-			_ = cl.Close()
-			if err != nil || strings.Contains(info, "connected_slaves:0") || !strings.Contains(info, ",state=online,") ||
-				strings.Count(info, ",state=") != strings.Count(info, ",state=online,") {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// replicaOf is the running node that replicates master now.
-func replicaOf(t *testing.T, c *redistest.Cluster, master *redistest.Server) *redistest.Server {
-	t.Helper()
-	ctx := context.Background()
-	for _, n := range c.Running() {
-		if n == master || n.Role(ctx) != "slave" {
-			continue
-		}
-		info, err := n.Client().Info(ctx, "replication").Result()
-		if err == nil && strings.Contains(info, "master_port:"+strconv.Itoa(master.Port)+"\r\n") {
-			return n
-		}
-	}
-	t.Fatalf("no running replica of %s", master.Addr())
-	return nil
 }

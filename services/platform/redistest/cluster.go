@@ -17,8 +17,9 @@ import (
 // node on free ports (client and bus) with its own data directory. Nodes
 // stop when the test ends.
 type Cluster struct {
-	t     testing.TB
-	Nodes []*Server
+	t        testing.TB
+	Nodes    []*Server
+	replicas int // replicas per master
 }
 
 // NodeTimeout is the cluster-node-timeout of test clusters: short, so a
@@ -33,7 +34,7 @@ func StartCluster(t testing.TB, masters, replicasPer int) *Cluster {
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Fatal("redis-cli not found on PATH: install it with `apt-get install -y redis-tools` (or run .ci/run)")
 	}
-	c := &Cluster{t: t}
+	c := &Cluster{t: t, replicas: replicasPer}
 	addrs := make([]string, 0, masters*(1+replicasPer))
 	for range masters * (1 + replicasPer) {
 		n := Start(t, func(s *Server) {
@@ -95,6 +96,26 @@ func (n *Server) Role(ctx context.Context) string {
 	return role
 }
 
+// ReplicaOf is the running node that replicates master now.
+func (c *Cluster) ReplicaOf(master *Server) *Server {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, n := range c.Running() {
+		if n == master || n.Role(ctx) != "slave" {
+			continue
+		}
+		cl := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
+		info, err := cl.Info(ctx, "replication").Result()
+		_ = cl.Close()
+		if err == nil && strings.Contains(info, "master_port:"+strconv.Itoa(master.Port)+"\r\n") {
+			return n
+		}
+	}
+	c.t.Fatalf("no running replica of %s", master.Addr())
+	return nil
+}
+
 // MasterOf is the node serving key's slot as master now, as the nodes that
 // are up agree.
 func (c *Cluster) MasterOf(key string) *Server {
@@ -134,7 +155,7 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	var last string
 	for time.Now().Before(deadline) {
-		if last = c.unhealthy(); last == "" {
+		if last = c.unhealthy(true); last == "" {
 			return
 		}
 		time.Sleep(50 * time.Millisecond) // poll interval; the deadline bounds the wait
@@ -142,8 +163,10 @@ func (c *Cluster) WaitHealthy(timeout time.Duration) {
 	c.t.Fatalf("redis cluster not healthy within %s: %s", timeout, last)
 }
 
-// unhealthy says what is not healthy yet, "" when all is.
-func (c *Cluster) unhealthy() string {
+// unhealthy says what is not healthy yet, "" when all is. Without
+// replicas, a master may have none (a promoted replica while its old
+// master is down).
+func (c *Cluster) unhealthy(replicas bool) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var view string
@@ -166,6 +189,8 @@ func (c *Cluster) unhealthy() string {
 			return n.Addr() + ": cluster_state not ok"
 		case strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up"):
 			return n.Addr() + ": replica not linked to its master"
+		case replicas && strings.Contains(repl, "role:master") && c.replicas > 0 && strings.Contains(repl, "connected_slaves:0"):
+			return n.Addr() + ": a master has no replica"
 		case strings.Contains(repl, "role:master") && replicaNotOnline(repl):
 			// A master counts a replica for WAIT from its first ACK after
 			// the sync: until then a WAIT 1 would time out.
@@ -211,7 +236,7 @@ func (c *Cluster) Failover(master *Server, key string, timeout time.Duration) *S
 // masterIfServing is the node that says itself master of key's slot and
 // that the other running nodes agree on, nil while they do not.
 func (c *Cluster) masterIfServing(key string) *Server {
-	if c.unhealthy() != "" {
+	if c.unhealthy(false) != "" {
 		return nil
 	}
 	return c.MasterOf(key)

@@ -42,3 +42,17 @@ func TestClusterFailover(t *testing.T) {
 		}
 	}
 }
+
+func TestClusterReplicaOf(t *testing.T) {
+	c := redistest.StartCluster(t, 3, 1)
+	ctx := context.Background()
+	m := c.MasterOf("k")
+	r := c.ReplicaOf(m)
+	if r == m || r.Role(ctx) != "slave" {
+		t.Fatalf("ReplicaOf(%s) = %s, a %q", m.Addr(), r.Addr(), r.Role(ctx))
+	}
+	// Every master counts its replica for WAIT once the cluster is healthy.
+	if n, err := m.Client().Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n != 1 {
+		t.Fatalf("WAIT 1 on a healthy cluster's master: %d %v", n, err)
+	}
+}

@@ -46,7 +46,6 @@ func BenchmarkPublishParallel(b *testing.B) {
 // requests).
 func BenchmarkPublishWait(b *testing.B) {
 	c := redistest.StartCluster(b, 3, 1)
-	waitReplicasOnline(b, c)
 	client := newClusterClient(b, c)
 	shards, err := events.NewShards("update_model", 3, true)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +19,6 @@ import (
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/envconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redisconf"
 	"github.com/event-driven-bayes/event-driven-bayes/services/platform/redistest"
-	"github.com/event-driven-bayes/event-driven-bayes/services/platform/wait"
 )
 
 // newClusterClient builds the client exactly as the service does, from
@@ -36,46 +34,6 @@ func newClusterClient(t testing.TB, c *redistest.Cluster) redis.UniversalClient 
 	client := conn.NewClient()
 	t.Cleanup(func() { _ = client.Close() })
 	return client
-}
-
-// replicaOf is the running node that replicates master now.
-func replicaOf(t testing.TB, c *redistest.Cluster, master *redistest.Server) *redistest.Server {
-	t.Helper()
-	ctx := context.Background()
-	for _, n := range c.Running() {
-		if n == master || n.Role(ctx) != "slave" {
-			continue
-		}
-		info, err := n.Client().Info(ctx, "replication").Result()
-		if err == nil && strings.Contains(info, "master_port:"+strconv.Itoa(master.Port)+"\r\n") {
-			return n
-		}
-	}
-	t.Fatalf("no running replica of %s", master.Addr())
-	return nil
-}
-
-// waitReplicasOnline polls until every master of c counts its replicas
-// online: redistest's WaitHealthy sees the replicas linked, but after a
-// diskless sync a master counts a replica for WAIT only from its first ACK.
-func waitReplicasOnline(t testing.TB, c *redistest.Cluster) {
-	t.Helper()
-	ctx := context.Background()
-	wait.Until(t, 20*time.Second, "every master's replica online", func() bool {
-		for _, n := range c.Running() {
-			if n.Role(ctx) != "master" {
-				continue
-			}
-			cl := redis.NewClient(&redis.Options{Addr: n.Addr(), MaxRetries: -1})
-			info, err := cl.Info(ctx, "replication").Result()
-			_ = cl.Close()
-			if err != nil || strings.Contains(info, "connected_slaves:0") || !strings.Contains(info, ",state=online,") ||
-				strings.Count(info, ",state=") != strings.Count(info, ",state=online,") {
-				return false
-			}
-		}
-		return true
-	})
 }
 
 // clusterModels are model names spread over every shard of 3.
@@ -94,7 +52,6 @@ var clusterModels = func() []string {
 // master. Nothing is CROSSSLOT: every publish succeeds.
 func TestClusterRoutesEachModelToItsShard(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 1)
-	waitReplicasOnline(t, c)
 	client := newClusterClient(t, c)
 	admin := c.Client()
 	shards, err := events.NewShards("update_model", 3, true)
@@ -225,7 +182,6 @@ edb_api_stream_shards 3
 // whose replicas are up, go on.
 func TestClusterWaitFailsWithoutTheReplica(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 1)
-	waitReplicasOnline(t, c)
 	client := newClusterClient(t, c)
 	shards, err := events.NewShards("update_model", 3, true)
 	if err != nil {
@@ -265,7 +221,7 @@ func TestClusterWaitFailsWithoutTheReplica(t *testing.T) {
 		}
 	}
 
-	replicaOf(t, c, master).Kill()
+	c.ReplicaOf(master).Kill()
 	start := time.Now()
 	id, err := router.Publish(ctx, events.Event{Model: model, Trial: events.TrialLand})
 	var nr *command.NotReplicatedError
@@ -303,7 +259,6 @@ edb_api_publish_not_replicated_total 1
 // promoted replica with nothing acknowledged lost (WAIT 1).
 func TestClusterPublisherFollowsAFailover(t *testing.T) {
 	c := redistest.StartCluster(t, 3, 1)
-	waitReplicasOnline(t, c)
 	client := newClusterClient(t, c)
 	shards, err := events.NewShards("update_model", 3, true)
 	if err != nil {
