@@ -24,17 +24,17 @@ const InstallHint = "redis-server not found on PATH: install it with `apt-get in
 
 // Server is one redis-server process owned by a test.
 type Server struct {
-	t      testing.TB
-	Port   int
-	Dir    string
-	aof    bool
+	t    testing.TB
+	Port int
+	Dir  string
+	aof  bool
 	// cluster: a cluster node (cluster-enabled, its nodes.conf in Dir,
 	// its bus on BusPort) whose peers give up on it after nodeTimeout.
 	cluster     bool
 	nodeTimeout time.Duration
 	BusPort     int
 	cmd         *exec.Cmd
-	exited chan struct{}
+	exited      chan struct{}
 }
 
 // Option changes how the server is started.
