@@ -328,33 +328,9 @@ func TestBayesUserOnACluster(t *testing.T) {
 	}
 	wantOK(t, "SCRIPT LOAD (every master)", bayes.ScriptLoad(ctx, "return 1").Err())
 
-	commit := redis.NewScript(`
-local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XADD', KEYS[2], '*', 'source_id', ARGV[2], 'reason', 'test')
-redis.call('HINCRBY', KEYS[3], 'w', 1)
-local n = redis.call('HINCRBY', KEYS[3], 'n', 1)
-local s = redis.call('HMGET', KEYS[3], 'w', 'n')
-return {acked, n, s[1]}`)
-	lifecycle := redis.NewScript(`
-redis.call('GET', KEYS[4])
-if redis.call('SCARD', KEYS[2]) < 100 then
-  redis.call('SET', KEYS[4], ARGV[1])
-  redis.call('SADD', KEYS[2], ARGV[2])
-  redis.call('ZADD', KEYS[3], 0, ARGV[2])
-end
-if redis.call('EXISTS', KEYS[5]) == 0 then redis.call('INCR', KEYS[5]) end
-redis.call('HSET', KEYS[1], 'w', 0, 'n', 0, 'e', redis.call('INCR', KEYS[5]))
-redis.call('HGET', KEYS[1], 'e')
-redis.call('DEL', KEYS[1], KEYS[4])
-redis.call('SREM', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
-return redis.call('INCR', KEYS[5])`)
-	trim := redis.NewScript(`
-redis.call('XINFO', 'GROUPS', KEYS[1])
-local p = redis.call('XPENDING', KEYS[1], ARGV[1])
-redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], 'gone')
-return redis.call('XTRIM', KEYS[1], 'MINID', p[2] or '0')`)
+	commit := commitProbe
+	lifecycle := lifecycleProbe
+	trim := trimProbe
 
 	for i := range sh.Count() {
 		st, p, m := sh.Stream(i), sh.Prefix(i), models[i]
@@ -414,10 +390,7 @@ return redis.call('XTRIM', KEYS[1], 'MINID', p[2] or '0')`)
 	// slot; SUBSCRIBE through the cluster client.
 	lease := sh.Prefix(0) + ":pubsub-bridge"
 	wantOK(t, "SET NX lease", bayes.SetNX(ctx, lease, "tok", 5*time.Second).Err())
-	forward := redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-redis.call('PEXPIRE', KEYS[1], 5000)
-return redis.call('XADD', KEYS[2], '*', 'trial', 'w', 'source', 'pubsub')`)
+	forward := forwardProbe
 	wantOK(t, "forward script", forward.Run(ctx, bayes, []string{lease, sh.Stream(0)}, "tok").Err())
 	wantOK(t, "PEXPIRE lease", bayes.PExpire(ctx, lease, 5*time.Second).Err())
 	sub := bayes.Subscribe(ctx, channel)

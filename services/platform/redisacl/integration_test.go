@@ -314,31 +314,12 @@ func TestBayesUserCanDoWhatBayesDoes(t *testing.T) {
 	wantOK(t, "XLEN dead", bayes.XLen(ctx, dead).Err())
 
 	// The commit script's shape: XACK, XADD to the dead letters, HINCRBY.
-	commit := redis.NewScript(`
-local acked = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XADD', KEYS[2], '*', 'source_id', ARGV[2], 'reason', 'test')
-redis.call('HINCRBY', KEYS[3], 'w', 1)
-local n = redis.call('HINCRBY', KEYS[3], 'n', 1)
-local s = redis.call('HMGET', KEYS[3], 'w', 'n')
-return {acked, n, s[1]}`)
+	commit := commitProbe
 	wantOK(t, "commit script (EVALSHA, then EVAL)", commit.Run(ctx, bayes, []string{stream, dead, state}, "bayes", msgs[0].Messages[0].ID).Err())
 	wantOK(t, "commit script again (EVALSHA)", commit.Run(ctx, bayes, []string{stream, dead, state}, "bayes", msgs[0].Messages[1].ID).Err())
 	// Creation, reset and deletion of a model: spec, names set, sorted
 	// index, epochs counter, counts hash (the commit script's other paths).
-	lifecycle := redis.NewScript(`
-redis.call('GET', KEYS[4])
-if redis.call('SCARD', KEYS[2]) < 100 then
-  redis.call('SET', KEYS[4], ARGV[1])
-  redis.call('SADD', KEYS[2], ARGV[2])
-  redis.call('ZADD', KEYS[3], 0, ARGV[2])
-end
-if redis.call('EXISTS', KEYS[5]) == 0 then redis.call('INCR', KEYS[5]) end
-redis.call('HSET', KEYS[1], 'w', 0, 'n', 0, 'e', redis.call('INCR', KEYS[5]))
-redis.call('HGET', KEYS[1], 'e')
-redis.call('DEL', KEYS[1], KEYS[4])
-redis.call('SREM', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[2])
-return redis.call('INCR', KEYS[5])`)
+	lifecycle := lifecycleProbe
 	const gone = "update_model:model:gone"
 	wantOK(t, "lifecycle script", lifecycle.Run(ctx, bayes, []string{gone, models, index, "update_model:spec:gone", epochs}, `{"prior":"uniform","grid_points":3}`, "gone").Err())
 	// The query side: pages of the index, the counts, the start-up indexing.
@@ -352,12 +333,7 @@ return redis.call('INCR', KEYS[5])`)
 	wantOK(t, "XACK", bayes.XAck(ctx, stream, "bayes", msgs[0].Messages[2].ID).Err())
 	wantOK(t, "HMGET", bayes.HMGet(ctx, state, "w", "n").Err())
 	// The trim script's and the stale-consumer script's commands.
-	trim := redis.NewScript(`
-redis.call('XINFO', 'GROUPS', KEYS[1])
-local p = redis.call('XPENDING', KEYS[1], ARGV[1])
-redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
-redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], 'gone')
-return redis.call('XTRIM', KEYS[1], 'MINID', p[2] or '0')`)
+	trim := trimProbe
 	wantOK(t, "trim and cleanup script", trim.Run(ctx, bayes, []string{stream}, "bayes").Err())
 	wantOK(t, "XTRIM", bayes.XTrimMinID(ctx, stream, "0").Err())
 	// The start-up check of the number of shards: one server has one.
@@ -365,10 +341,7 @@ return redis.call('XTRIM', KEYS[1], 'MINID', p[2] or '0')`)
 
 	// The pub/sub bridge: lease, fenced forward, renew, release, SUBSCRIBE.
 	wantOK(t, "SET NX EX", bayes.SetNX(ctx, lease, "tok", 5*time.Second).Err())
-	forward := redis.NewScript(`
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-redis.call('PEXPIRE', KEYS[1], 5000)
-return redis.call('XADD', KEYS[2], '*', 'trial', 'w', 'source', 'pubsub')`)
+	forward := forwardProbe
 	wantOK(t, "forward script", forward.Run(ctx, bayes, []string{lease, stream}, "tok").Err())
 	wantOK(t, "GET", bayes.Get(ctx, lease).Err())
 	wantOK(t, "PEXPIRE", bayes.PExpire(ctx, lease, 5*time.Second).Err())
