@@ -228,8 +228,11 @@ func TestClusterWaitFailsWithoutTheReplica(t *testing.T) {
 	if !errors.Is(err, redisstream.ErrNotReplicated) || !errors.As(err, &nr) || nr.Want != 1 || nr.Got != 0 || id != "" {
 		t.Fatalf("publish with the replica dead: %q, %v; want ErrNotReplicated, 0 of 1", id, err)
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("the unconfirmed publish took %s, past its 1s timeout", took)
+	// A bound generous enough for a loaded machine: it catches a WAIT
+	// sent without a timeout (which blocks until a replica comes back),
+	// not a slow one.
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the unconfirmed publish took %s: WAIT did not give up at the publish timeout (1s)", took)
 	}
 	t.Logf("with the replica dead: %v", err)
 	// Stored on the master all the same: it may still be counted.

@@ -85,8 +85,10 @@ func TestWaitReplicasOnOneServer(t *testing.T) {
 	if !errors.Is(err, redisstream.ErrNotReplicated) || !errors.As(err, &nr) || *nr != (command.NotReplicatedError{Want: 1, Got: 0}) || id != "" {
 		t.Fatalf("publish with the replica dead: %q, %v; want ErrNotReplicated, 0 of 1", id, err)
 	}
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("took %s, past the 1s timeout", took)
+	// Generous for a loaded machine: it catches a WAIT without a timeout
+	// (blocked until a replica returns), not a slow one.
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %s: WAIT did not give up at the publish timeout (1s)", took)
 	}
 	if n, err := primary.Client().XLen(ctx, stream).Result(); err != nil || n != 2 {
 		t.Fatalf("primary has %d entries (%v), want 2: the unconfirmed event is stored", n, err)
