@@ -27,15 +27,7 @@ func TestComposeClusterStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the compose stack is not run")
 	}
-	require := os.Getenv("EDB_REQUIRE_DOCKER") == "1"
-	unavailable := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
-		if require {
-			t.Fatal(msg + " (EDB_REQUIRE_DOCKER=1: Docker is required)")
-		}
-		t.Skip("SKIPPED, the cluster profile was not run: " + msg)
-	}
+	unavailable := giveUp(t, "the cluster profile was not run")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {

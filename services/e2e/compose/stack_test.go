@@ -41,15 +41,7 @@ func TestComposeStack(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the compose stack is not run")
 	}
-	require := os.Getenv("EDB_REQUIRE_DOCKER") == "1"
-	unavailable := func(format string, args ...any) {
-		t.Helper()
-		msg := fmt.Sprintf(format, args...)
-		if require {
-			t.Fatal(msg + " (EDB_REQUIRE_DOCKER=1: Docker is required)")
-		}
-		t.Skip("SKIPPED, the compose stack was not run: " + msg)
-	}
+	unavailable := giveUp(t, "the compose stack was not run")
 	ctx, cancel := context.WithTimeout(context.Background(), stackTimeout)
 	defer cancel()
 
@@ -390,4 +382,19 @@ func metricIsZero(body []byte, name string) bool {
 		}
 	}
 	return false
+}
+
+// giveUp returns how a stack test gives up when Docker or the compose CLI
+// is missing: it skips, saying that what was not run, unless
+// EDB_REQUIRE_DOCKER=1 (CI), where it fails.
+func giveUp(t *testing.T, what string) func(format string, args ...any) {
+	require := os.Getenv("EDB_REQUIRE_DOCKER") == "1"
+	return func(format string, args ...any) {
+		t.Helper()
+		msg := fmt.Sprintf(format, args...)
+		if require {
+			t.Fatal(msg + " (EDB_REQUIRE_DOCKER=1: Docker is required)")
+		}
+		t.Skip("SKIPPED, " + what + ": " + msg)
+	}
 }
