@@ -257,27 +257,7 @@ func TestComposeFileRedis(t *testing.T) {
 			want = append(want, l)
 		}
 	}
-	// redis-server reads every argument after --user up to the next --option
-	// as one config line.
-	var got []string
-	passwords := map[string]string{}
-	for i, a := range r.Command {
-		if a != "--user" {
-			continue
-		}
-		var fields []string
-		for _, f := range r.Command[i+1:] {
-			if strings.HasPrefix(f, "--") {
-				break
-			}
-			fields = append(fields, f)
-		}
-		if n := len(fields); n > 0 && strings.HasPrefix(fields[n-1], ">") {
-			passwords[fields[0]] = strings.TrimPrefix(fields[n-1], ">")
-			fields = fields[:n-1]
-		}
-		got = append(got, "user "+strings.Join(fields, " "))
-	}
+	got, passwords := userLines(r.Command)
 	if !slices.Equal(got, want) {
 		t.Errorf("redis --user rules differ from services/platform/redisacl/testdata/users.acl:\n got %q\nwant %q", got, want)
 	}
