@@ -35,6 +35,7 @@ func (c *cluster) buildImages(t *testing.T) images {
 		t.Fatalf("cmd/standins printed no GO_IMAGE/RUNTIME_IMAGE:\n%s", out)
 	}
 	img := images{tag: "e2e-" + time.Now().UTC().Format("20060102150405"), redis: redis}
+	c.untagAfter(t, img.tag)
 	for _, svc := range []string{"api", "bayes"} {
 		c.run(t, 20*time.Minute, "docker", "build", "--network", "host",
 			"-f", "Dockerfile."+svc,
@@ -53,9 +54,22 @@ func (c *cluster) retag(t *testing.T, img images, tag string) images {
 	for _, svc := range []string{"api", "bayes"} {
 		c.run(t, time.Minute, "docker", "tag", "event-driven-bayes-"+svc+":"+img.tag, "event-driven-bayes-"+svc+":"+tag)
 	}
+	c.untagAfter(t, tag)
 	c.load(t, "event-driven-bayes-api:"+tag, "event-driven-bayes-bayes:"+tag)
 	img.tag = tag
 	return img
+}
+
+// untagAfter removes the api and bayes images of tag from the host's Docker
+// when the test ends: the cluster's node keeps its own copy, and every run's
+// tag is new, so without this each run would leave its images behind.
+func (c *cluster) untagAfter(t *testing.T, tag string) {
+	t.Cleanup(func() {
+		if out, err := c.try(time.Minute, "docker", "image", "rm",
+			"event-driven-bayes-api:"+tag, "event-driven-bayes-bayes:"+tag); err != nil {
+			t.Logf("images of tag %s not removed: %v\n%s", tag, err, out)
+		}
+	})
 }
 
 func (c *cluster) load(t *testing.T, refs ...string) {

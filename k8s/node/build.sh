@@ -88,6 +88,12 @@ else
 fi
 
 # ---- 2. binaries --------------------------------------------------------
+# The components compile in a build cache of their own, removed once every
+# binary is built: Kubernetes and the rest leave gigabytes of compiled
+# packages that nothing else reuses, and the stamps, not that cache, are what
+# lets a second run skip the builds. A failed build keeps it, so a retry goes
+# on from where it stopped.
+components_gocache=$cache/gocache
 # build NAME DIR LDFLAGS [OUT=]PACKAGE...: the packages of the module in DIR
 # (GOWORK=off) into $bin, in one go build so they share compiled packages;
 # skipped when the module's go.mod/go.sum, the flags, the packages and the
@@ -115,7 +121,7 @@ build() {
   fi
   log "$name: building ${outs[*]}"
   local start=$SECONDS
-  (cd "$dir" && GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out" "${pkgs[@]}")
+  (cd "$dir" && GOCACHE=$components_gocache GOWORK=off CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out" "${pkgs[@]}")
   log "$name: built in $((SECONDS - start)) s"
   stamp "bin-$name" "$h"
 }
@@ -138,6 +144,10 @@ build crictl "$here/components/crictl" "" sigs.k8s.io/cri-tools/cmd/crictl
 # capshim and pause are small: go build's cache makes this a no-op when
 # nothing changed.
 (cd "$here" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/" ./cmd/capshim ./cmd/pause)
+if [ -d "$components_gocache" ]; then
+  log "components' build cache removed: $(du -sh "$components_gocache" | cut -f1)"
+  rm -rf "$components_gocache"
+fi
 
 # ---- 3. images -----------------------------------------------------------
 # image TAG DOCKERFILE-BODY FILE...: docker build with FILEs (names in $bin,
