@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -154,13 +155,18 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// hubPollers counts the goroutines running the hub's poll loop.
+// hubPollers counts the goroutines running the hub's poll loop, by the line
+// every goroutine's trace ends with: "created by ...(*hub).subscribe". Their
+// top frame would not do: a goroutine started but not yet scheduled shows
+// the compiler's wrapper (subscribe.gowrap1), not run, so on a loaded
+// machine a poller just started was once counted as none.
 func hubPollers() int {
+	hubPackage := reflect.TypeFor[httpapi.ModelResponse]().PkgPath()
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "httpapi.(*hub).run(")
+			return strings.Count(string(buf[:n]), "created by "+hubPackage+".(*hub).subscribe in goroutine ")
 		}
 		buf = make([]byte, 2*len(buf))
 	}
