@@ -99,9 +99,9 @@ func TestBrowserLivePage(t *testing.T) {
 
 	// An open page must not hold up a stop: its feed ends when bayes
 	// shuts down. Were it held up, the HTTP server's Shutdown would run out
-	// of its time (half of SHUTDOWN_TIMEOUT, 10 s by default) and bayes would exit 1:
-	// the exit status tells, not a bound on how long the stop took, which
-	// a loaded machine once overran.
+	// of its time (half of SHUTDOWN_TIMEOUT, 10 s by default) and bayes
+	// would exit 1: the exit status tells, not a bound on how long the stop
+	// took, which a loaded machine once overran.
 	took, err := bayes.terminate(8 * time.Second)
 	if err != nil {
 		t.Errorf("SIGTERM with the page open: bayes exited after %s: %v%s", took, err, diagnose())
