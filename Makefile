@@ -80,7 +80,9 @@ K8S_CLUSTER   := event-driven-bayes
 K8S_NS        := event-driven-bayes
 K8S_CHART     := charts/event-driven-bayes
 K8S_TOOLS_BIN := $(CURDIR)/$(BIN)/k8s
-KIND_NODE_CACHE ?= $(CURDIR)/.cache/kind-node
+# The node build's caches (binaries, root filesystem, stamps), outside the
+# clone like Go's, so a new clone on the same machine reuses them.
+KIND_NODE_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/event-driven-bayes/kind-node
 # The node image `make kind-image` builds (k8s/node/build.sh). Empty: the
 # image pinned in k8s/kind-config.yaml, pulled by kind (needs a registry).
 KIND_NODE_IMAGE ?= event-driven-bayes/kind-node:v1.34.0

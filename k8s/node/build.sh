@@ -29,7 +29,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-cache=${KIND_NODE_CACHE:-$repo/.cache/kind-node}
+# The caches live outside the clone, like Go's: a fresh clone on a machine
+# that built the node image once skips every step.
+cache=${KIND_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/event-driven-bayes/kind-node}
 NODE_IMAGE=${NODE_IMAGE:-event-driven-bayes/kind-node:v1.34.0}
 K8S_VERSION=v1.34.0
 # kubeadm v1.34.0 asks for etcd 3.6.4-0 and CoreDNS v1.12.1. etcd is built at

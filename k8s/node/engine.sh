@@ -18,8 +18,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-cache=${KIND_NODE_CACHE:-$repo/.cache/kind-node}
+cache=${KIND_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/event-driven-bayes/kind-node}
 state=$cache/dockerd
 mkdir -p "$state"
 pidfile=$state/dockerd.pid
