@@ -123,7 +123,8 @@ kind-up: $(if $(KIND_NODE_IMAGE),kind-image)
 	else \
 		start=$$(date +%s); \
 		$(KIND) create cluster --config k8s/kind-config.yaml $(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE)) --wait 180s && \
-		echo "kind cluster $(K8S_CLUSTER): Ready in $$(( $$(date +%s) - start )) s"; \
+		echo "kind cluster $(K8S_CLUSTER): Ready in $$(( $$(date +%s) - start )) s" && \
+		k8s/node/settle.sh $(KUBECTL) kind-$(K8S_CLUSTER); \
 	fi
 
 ## kind-base-images: the base images api and bayes build on, and the Redis

@@ -149,12 +149,38 @@ func (c *cluster) waitAllReady(t *testing.T, timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			pods, _ := c.try(time.Minute, c.kubectlBin, "-n", c.namespace, "get", "pods", "-o", "wide")
-			events, _ := c.try(time.Minute, c.kubectlBin, "-n", c.namespace, "get", "events", "--sort-by=.lastTimestamp")
-			t.Fatalf("pods not all Ready after %s:\n%s\n%s\nevents:\n%s", timeout, out, pods, tail(events, 30))
+			t.Fatalf("pods not all Ready after %s:\n%s\n%s", timeout, out, c.state())
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// state is what a failed wait prints: the namespace's pods, its latest
+// events, and the last log lines of every container of a pod not Ready
+// (the previous run's too, when one restarted), so a failure in CI says
+// which pod held it up and why.
+func (c *cluster) state() string {
+	var b strings.Builder
+	pods, _ := c.try(time.Minute, c.kubectlBin, "-n", c.namespace, "get", "pods,pvc", "-o", "wide")
+	events, _ := c.try(time.Minute, c.kubectlBin, "-n", c.namespace, "get", "events", "--sort-by=.lastTimestamp")
+	fmt.Fprintf(&b, "%s\nevents:\n%s\n", pods, tail(events, 40))
+	notReady, _ := c.try(time.Minute, c.kubectlBin, "-n", c.namespace, "get", "pods", "-o",
+		`jsonpath={range .items[*]}{.metadata.name} {range .status.conditions[?(@.type=="Ready")]}{.status}{end}{"\n"}{end}`)
+	for _, line := range strings.Split(strings.TrimSpace(notReady), "\n") {
+		name, ready, _ := strings.Cut(line, " ")
+		if name == "" || ready == "True" {
+			continue
+		}
+		for _, prev := range []bool{false, true} {
+			logs, err := c.try(time.Minute, c.kubectlBin, "-n", c.namespace, "logs", name,
+				"--all-containers", "--tail=30", fmt.Sprintf("--previous=%t", prev))
+			if err != nil && prev {
+				continue // no earlier run
+			}
+			fmt.Fprintf(&b, "logs of %s (previous run: %t):\n%s\n", name, prev, logs)
+		}
+	}
+	return b.String()
 }
 
 // allReady: at least one pod, none terminating, all Ready.

@@ -39,10 +39,10 @@ import (
 // ordered by (epoch, n). A reset or delete of a model that does
 // not exist changes nothing (the default model always exists).
 //
-// Deletes and resets do not commute with the observations around them,
-// and replicas commit their batches in any order (so does a claim of a
-// dead consumer's entries): the script keeps stream order per model with a
-// barrier, described where it is built below. An entry held back stays
+// Definitions, deletes and resets do not commute with the observations
+// around them, and replicas commit their batches in any order (so does a
+// claim of a dead consumer's entries): the script keeps stream order per
+// model with a barrier, described where it is built below. An entry held back stays
 // pending, and the consumer offers it again with its next batch.
 //
 // KEYS: stream, dead-letter stream, models set, models index, epochs
@@ -82,13 +82,16 @@ local function older(a, b) -- stream id a < stream id b
   return am < bm or (am == bm and as < bs)
 end
 -- The order barrier. Observations commute with each other, not with a
--- delete or reset of their model. Entries still pending elsewhere (another
--- replica's batch in hand, a dead consumer's) and older than this batch's
--- newest are looked at, once per commit and only when another consumer
--- holds entries: firstOf[model] is the oldest of them for each model,
--- firstChangeOf[model] the oldest delete or reset. A delete or reset waits
--- (stays pending, outcome w) while an older entry of its model is pending;
--- any other entry waits while an older delete or reset of its model is;
+-- definition, delete or reset of their model (the first entry committed
+-- creates a model, with a definition's spec or the default one). Entries
+-- still pending elsewhere (another replica's batch in hand, a dead
+-- consumer's) and older than this batch's newest are looked at, once per
+-- commit and only when another consumer holds entries: firstOf[model] is
+-- the oldest of them for each model, firstChangeOf[model] the oldest
+-- definition, delete or reset. A definition, delete or reset waits (stays
+-- pending, outcome w) while an older entry of its model is pending; an
+-- observation waits while an older definition, delete or reset of its
+-- model is;
 -- in a model's section everything after a waiting entry waits too. The
 -- oldest pending entry of a model never waits, so the model always moves.
 local firstOf, firstChangeOf = {}, {}
@@ -120,7 +123,7 @@ if others then
           if e[2][x] == 'model' then model = e[2][x+1] elseif e[2][x] == 'kind' then kind = e[2][x+1] end
         end
         firstOf[model] = firstOf[model] or p[1]
-        if kind == 'delete' or kind == 'reset' then firstChangeOf[model] = firstChangeOf[model] or p[1] end
+        if kind == 'define' or kind == 'delete' or kind == 'reset' then firstChangeOf[model] = firstChangeOf[model] or p[1] end
       end
     end
   end
@@ -160,7 +163,7 @@ for m = 1, nm do
     o = o + 1
     if not waiting then
       local first = firstChangeOf[name]
-      if op == 120 or op == 114 then first = firstOf[name] end
+      if op == 100 or op == 120 or op == 114 then first = firstOf[name] end
       waiting = first ~= nil and older(first, id)
     end
     local acked = false

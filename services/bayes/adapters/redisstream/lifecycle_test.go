@@ -348,6 +348,59 @@ func TestOrderBarrierAcrossConsumers(t *testing.T) {
 			}
 		})
 	}
+	// A definition does not commute with the observations around it either:
+	// the first entry of a model to be committed creates it, with the
+	// definition's spec or the default one. Seen on kind: the observation
+	// right after a PUT reached the other bayes replica, was committed
+	// first and created the model with the default spec, and the definition
+	// went to the dead letters as a conflict.
+	for _, tc := range []struct {
+		name       string
+		defineLast bool   // the definition is the newer entry
+		want       string // the model's spec in the end
+		dead       int64
+	}{
+		{"definition then observation", false, "beta:2,2", 0},
+		{"observation then definition", true, testSpec.Prior, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			rdb := srv.Client()
+			keys := redisstream.KeysFor("obs")
+			f := fixture{rdb: rdb, keys: keys, srv: srv}
+			ledA := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("a"))
+			ledB := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("b"))
+			a, b := f.consumer(t, "a"), f.consumer(t, "b")
+			define := []string{"kind", "define", "model", "m", "prior", "beta:2,2", "grid_points", "200"}
+			observe := []string{"model", "m", "trial", "w"}
+			first, second := define, observe
+			if tc.defineLast {
+				first, second = observe, define
+			}
+			f.add(t, first...)
+			batchA := readNew(t, a, 1)
+			f.add(t, second...)
+			batchB := readNew(t, b, 1)
+			// B, holding the newer entry, commits first: it waits.
+			res, err := ledB.Commit(ctx, batchB)
+			if err != nil || statuses(res) != "w" {
+				t.Fatalf("B first = %s, %v", statuses(res), err)
+			}
+			if res, err := ledA.Commit(ctx, batchA); err != nil || statuses(res) != "a" {
+				t.Fatalf("A = %s, %v", statuses(res), err)
+			}
+			if _, err = ledB.Commit(ctx, res.Waiting(batchB)); err != nil {
+				t.Fatalf("B again: %v", err)
+			}
+			got, _ := ledA.Models(ctx, "m")
+			if got[0].Spec.Prior != tc.want || got[0].Counts != (model.Counts{W: 1, N: 1}) {
+				t.Fatalf("m = %+v; want spec %s, w=1 n=1", got[0], tc.want)
+			}
+			if n, err := rdb.XLen(ctx, keys.DeadLetter).Result(); err != nil || n != tc.dead {
+				t.Fatalf("dead letters %d, %v; want %d", n, err, tc.dead)
+			}
+		})
+	}
 	// The other way round: the newer observation reaches a commit while the
 	// change before it is still in another replica's hands.
 	t.Run("newer first", func(t *testing.T) {
