@@ -42,8 +42,8 @@ import (
 // Definitions, deletes and resets do not commute with the observations
 // around them, and replicas commit their batches in any order (so does a
 // claim of a dead consumer's entries): the script keeps stream order per
-// model with a barrier, described where it is built below. An entry held back stays
-// pending, and the consumer offers it again with its next batch.
+// model with a barrier, described where it is built below. An entry held
+// back stays pending, and the consumer offers it again with its next batch.
 //
 // KEYS: stream, dead-letter stream, models set, models index, epochs
 // counter, then per model its state hash and its spec key: one shard's
@@ -91,9 +91,9 @@ end
 -- definition, delete or reset. A definition, delete or reset waits (stays
 -- pending, outcome w) while an older entry of its model is pending; an
 -- observation waits while an older definition, delete or reset of its
--- model is;
--- in a model's section everything after a waiting entry waits too. The
--- oldest pending entry of a model never waits, so the model always moves.
+-- model is; in a model's section everything after a waiting entry waits
+-- too. The oldest pending entry of a model never waits, so the model always
+-- moves.
 local firstOf, firstChangeOf = {}, {}
 local others = false
 for _, c in ipairs(redis.call('XPENDING', KEYS[1], group)[4] or {}) do
