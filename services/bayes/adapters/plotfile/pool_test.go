@@ -221,15 +221,15 @@ func TestBurstOfOneModelDrawsFewImages(t *testing.T) {
 	}
 	close(im.release)
 	final := model.Counts{W: burst / 2, N: burst + 1}
-	waitFor(t, "the newest state drawn", func() bool {
+	// The image is encoded before its file is written: wait for both (a
+	// loaded machine once saw the encode and not yet the file).
+	file := filepath.Join(dir, "ab", plotfile.FileName(final))
+	waitFor(t, "the newest state drawn and its file written", func() bool {
 		d := im.of("ab")
-		return len(d) > 0 && d[len(d)-1] == final
+		return len(d) > 0 && d[len(d)-1] == final && exists(file)
 	})
 	if d := im.of("ab"); len(d) != 2 {
 		t.Fatalf("%d images for one burst, want 2: %v", len(d), d)
-	}
-	if !exists(filepath.Join(dir, "ab", plotfile.FileName(final))) {
-		t.Fatal("the newest state's file is missing")
 	}
 }
 
