@@ -132,7 +132,12 @@ func (c *cluster) kubectl(t *testing.T, args ...string) string {
 
 func (c *cluster) helm(t *testing.T, timeout time.Duration, args ...string) string {
 	t.Helper()
-	return c.run(t, timeout, c.helmBin, append(args, "--namespace", c.namespace, "--kubeconfig", c.kubeconfig)...)
+	return c.run(t, timeout, c.helmBin, c.helmArgs(args...)...)
+}
+
+// helmArgs points a helm command at the test's namespace and cluster.
+func (c *cluster) helmArgs(args ...string) []string {
+	return append(args, "--namespace", c.namespace, "--kubeconfig", c.kubeconfig)
 }
 
 // waitAllReady waits until every pod of the release is Ready, printing the

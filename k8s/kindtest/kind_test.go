@@ -58,7 +58,7 @@ func (c *cluster) install(t *testing.T, img images, extra ...string) {
 		"--create-namespace", "-f", "charts/event-driven-bayes/values-kind.yaml",
 		"--set", "api.image.tag=" + img.tag, "--set", "bayes.image.tag=" + img.tag,
 		"--wait", "--timeout", "6m"}
-	args = append(append(args, extra...), "--namespace", c.namespace, "--kubeconfig", c.kubeconfig)
+	args = c.helmArgs(append(args, extra...)...)
 	if out, err := c.try(8*time.Minute, c.helmBin, args...); err != nil {
 		t.Fatalf("helm %s: %v\n%s\n%s", strings.Join(args, " "), err, out, c.state())
 	}

@@ -299,6 +299,17 @@ func statuses(r command.Result) string {
 	return b.String()
 }
 
+// replicas is a fresh fixture with two consumers of its group, a and b,
+// each with a ledger committing as it; f.led is a's.
+func replicas(t *testing.T) (f fixture, ledA, ledB *redisstream.Ledger, a, b *redisstream.Consumer) {
+	t.Helper()
+	f = setup(t)
+	ledA = redisstream.NewLedger(f.rdb, f.keys, testSpec, redisstream.WithConsumer("a"))
+	ledB = redisstream.NewLedger(f.rdb, f.keys, testSpec, redisstream.WithConsumer("b"))
+	f.led = ledA
+	return f, ledA, ledB, f.consumer(t, "a"), f.consumer(t, "b")
+}
+
 // Two replicas holding a model's entries on either side of a reset commit
 // in the wrong order: the reset waits for the older observation, the newer
 // one waits for the reset, and the model ends as stream order says.
@@ -313,13 +324,7 @@ func TestOrderBarrierAcrossConsumers(t *testing.T) {
 		{"delete", "delete", model.Counts{W: 1, N: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := redistest.Start(t)
-			rdb := srv.Client()
-			keys := redisstream.KeysFor("obs")
-			f := fixture{rdb: rdb, keys: keys, srv: srv}
-			ledA := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("a"))
-			ledB := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("b"))
-			a, b := f.consumer(t, "a"), f.consumer(t, "b")
+			f, ledA, ledB, a, b := replicas(t)
 			f.add(t, "model", "m", "w", "5", "l", "5") // before the change: wiped by it
 			f.add(t, "model", "x", "trial", "w")       // another model: never held back
 			batchA := readNew(t, a, 2)
@@ -364,13 +369,7 @@ func TestOrderBarrierAcrossConsumers(t *testing.T) {
 		{"observation then definition", true, testSpec.Prior, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := redistest.Start(t)
-			rdb := srv.Client()
-			keys := redisstream.KeysFor("obs")
-			f := fixture{rdb: rdb, keys: keys, srv: srv}
-			ledA := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("a"))
-			ledB := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("b"))
-			a, b := f.consumer(t, "a"), f.consumer(t, "b")
+			f, ledA, ledB, a, b := replicas(t)
 			define := []string{"kind", "define", "model", "m", "prior", "beta:2,2", "grid_points", "200"}
 			observe := []string{"model", "m", "trial", "w"}
 			first, second := define, observe
@@ -396,7 +395,7 @@ func TestOrderBarrierAcrossConsumers(t *testing.T) {
 			if got[0].Spec.Prior != tc.want || got[0].Counts != (model.Counts{W: 1, N: 1}) {
 				t.Fatalf("m = %+v; want spec %s, w=1 n=1", got[0], tc.want)
 			}
-			if n, err := rdb.XLen(ctx, keys.DeadLetter).Result(); err != nil || n != tc.dead {
+			if n, err := f.rdb.XLen(ctx, f.keys.DeadLetter).Result(); err != nil || n != tc.dead {
 				t.Fatalf("dead letters %d, %v; want %d", n, err, tc.dead)
 			}
 		})
@@ -404,14 +403,7 @@ func TestOrderBarrierAcrossConsumers(t *testing.T) {
 	// The other way round: the newer observation reaches a commit while the
 	// change before it is still in another replica's hands.
 	t.Run("newer first", func(t *testing.T) {
-		srv := redistest.Start(t)
-		rdb := srv.Client()
-		keys := redisstream.KeysFor("obs")
-		f := fixture{rdb: rdb, keys: keys, srv: srv}
-		f.led = redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("a"))
-		ledA := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("a"))
-		ledB := redisstream.NewLedger(rdb, keys, testSpec, redisstream.WithConsumer("b"))
-		a, b := f.consumer(t, "a"), f.consumer(t, "b")
+		f, ledA, ledB, a, b := replicas(t)
 		f.add(t, "model", "m", "w", "5", "l", "5")
 		f.commit(t, readNew(t, a, 1))
 		f.add(t, "kind", "reset", "model", "m")
